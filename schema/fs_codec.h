@@ -1,0 +1,46 @@
+// Conversions between the filesystem value types (common/fs_types.h) and their wire structs.
+// Decoders that take guest- or host-supplied content validate it: paths become RelPath through
+// NameComponent (EINVAL/ENAMETOOLONG), counts are bounded by the schema's limits. Readers may
+// throw kj::Exception on malformed messages; callers catch at the message edge.
+#pragma once
+
+#include "common/fs_types.h"
+#include "common/name_component.h"
+#include "common/result.h"
+#include "schema/bridge.capnp.h"
+
+namespace bridge::codec {
+
+void encode(const Attr& in, wire::Attr::Builder out);
+Attr decode(wire::Attr::Reader in);
+
+void encode(const StatFs& in, wire::StatFs::Builder out);
+StatFs decode(wire::StatFs::Reader in);
+
+void encode(const OpenFlags& in, wire::OpenFlags::Builder out);
+OpenFlags decode(wire::OpenFlags::Reader in);
+
+void encode(const TimeSet& in, wire::TimeSet::Builder out);
+TimeSet decode(wire::TimeSet::Reader in);
+
+// SetattrReq carries the changes beside its path/handle target.
+void encode_changes(const SetAttr& in, wire::SetattrReq::Builder out);
+SetAttr decode_changes(wire::SetattrReq::Reader in);
+
+// Paths: each component checked (not "", ".", "..", no '/' or NUL, <= 255 bytes), at most
+// pathComponentsMax components.
+void encode(const RelPath& in, capnp::List<capnp::Text>::Builder out);
+Result<RelPath> decode_path(capnp::List<capnp::Text>::Reader in);
+// Initializes `field` of a builder with `path`: codec::set_path(req.initPath(n), path) needs the
+// count, so callers use this helper instead.
+template <typename InitFn>
+void set_path(const RelPath& path, InitFn&& init) {
+  encode(path, init(static_cast<unsigned>(path.size())));
+}
+
+void encode(const DirPage& in, wire::DirPage::Builder out);
+// Entry names from the guest are checked like path components; a page above
+// readdirEntriesMax is refused (EPROTO).
+Result<DirPage> decode(wire::DirPage::Reader in);
+
+}  // namespace bridge::codec

@@ -1,0 +1,38 @@
+#include "schemes/scheme_registry.h"
+
+namespace bridge {
+
+void SchemeRegistry::put(SchemeInfo info, std::shared_ptr<FsScheme> fs) {
+  std::lock_guard lock(mu_);
+  auto name = info.name;
+  entries_[name] = Entry{std::move(info), std::move(fs), nullptr};
+}
+
+void SchemeRegistry::set_owner(std::string_view name, const void* owner) {
+  std::lock_guard lock(mu_);
+  if (auto it = entries_.find(name); it != entries_.end()) it->second.owner = owner;
+}
+
+void SchemeRegistry::mark_offline(const void* owner) {
+  std::lock_guard lock(mu_);
+  for (auto& [name, entry] : entries_) {
+    if (entry.owner == owner) entry.info.online = false;
+  }
+}
+
+std::shared_ptr<FsScheme> SchemeRegistry::find_fs(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end() || it->second.info.display) return nullptr;
+  return it->second.fs;
+}
+
+std::vector<SchemeInfo> SchemeRegistry::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<SchemeInfo> out;
+  out.reserve(entries_.size());
+  for (const auto& [name, entry] : entries_) out.push_back(entry.info);
+  return out;
+}
+
+}  // namespace bridge

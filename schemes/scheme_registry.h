@@ -1,0 +1,50 @@
+// The host's table of schemes by name ("ext4", "btrfs", "display.bochs"). Guest links add their
+// exports when a guest says hello and mark them offline when it goes; a reconnecting guest puts
+// them back. Frontends look schemes up by name on every call, so they see the change at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "schemes/fs_scheme.h"
+
+namespace bridge {
+
+struct SchemeInfo {
+  std::string name;
+  bool display = false;  // else a filesystem
+  std::string engine;
+  bool read_only = false;
+  bool online = false;
+  std::string guest;  // name of the guest serving it
+  std::string note;
+};
+
+class SchemeRegistry {
+ public:
+  // Adds the scheme, or replaces an earlier one of the same name (the guest reconnected).
+  void put(SchemeInfo info, std::shared_ptr<FsScheme> fs);
+  // Marks every scheme the given guest link served offline. Calls on them then fail with EIO
+  // until put() brings them back. `owner` tells one connection of a guest from the next.
+  void mark_offline(const void* owner);
+  void set_owner(std::string_view name, const void* owner);
+
+  // The filesystem scheme `name`, online or not; null when there is none of that name.
+  std::shared_ptr<FsScheme> find_fs(std::string_view name) const;
+  std::vector<SchemeInfo> list() const;
+
+ private:
+  struct Entry {
+    SchemeInfo info;
+    std::shared_ptr<FsScheme> fs;
+    const void* owner = nullptr;
+  };
+  mutable std::mutex mu_;  // guards entries_; never held while calling into a scheme
+  std::map<std::string, Entry, std::less<>> entries_;
+};
+
+}  // namespace bridge
