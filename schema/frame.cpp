@@ -33,11 +33,12 @@ Result<Layout> parse_table(std::span<const std::byte> table, const Limits& limit
   Layout layout{*size, 0};
   for (std::size_t i = 0; i < count; ++i) {
     const uint64_t words = load_le32(table.data() + 4 * (i + 1));
-    // Checked sum: at most 64 segments of < 2^32 words cannot overflow 64 bits, but the cap on
-    // the running total is what keeps allocation bounded.
+    // The cap is checked after every addition of < 2^35 bytes, so the running total cannot wrap
+    // whatever max_segments is, and nothing is allocated until the whole table has passed.
     layout.body_bytes += words * sizeof(capnp::word);
     if (layout.total_bytes() > limits.max_bytes)
-      return make_error(EMSGSIZE, "frame larger than " + std::to_string(limits.max_bytes) + " bytes");
+      return make_error(EMSGSIZE,
+                        "frame larger than " + std::to_string(limits.max_bytes) + " bytes");
   }
   if (layout.body_bytes == 0) return make_error(EPROTO, "frame has no content");
   return layout;
@@ -45,8 +46,15 @@ Result<Layout> parse_table(std::span<const std::byte> table, const Limits& limit
 
 Frame::Frame(kj::Array<capnp::word> words, const Limits& limits)
     : words_(std::move(words)),
-      reader_(std::make_unique<capnp::FlatArrayMessageReader>(words_.asPtr(),
-                                                              reader_options(limits))) {}
+      reader_(std::make_unique<capnp::FlatArrayMessageReader>(
+          words_.asPtr(), reader_options(limits, words_.size()))) {}
+
+Frame& Frame::operator=(Frame&& other) noexcept {
+  if (this == &other) return *this;
+  reader_ = std::move(other.reader_);  // drop the old reader while its bytes still exist
+  words_ = std::move(other.words_);
+  return *this;
+}
 
 Result<Decoded> decode(std::span<const std::byte> bytes, const Limits& limits) {
   if (bytes.size() < 8) return make_error(ENODATA, "need more bytes");

@@ -5,12 +5,14 @@
 //   u32     zero padding when the count is even, so the table ends on a word boundary
 //   ...     the segments, back to back, each a whole number of 8-byte words
 //
-// The decoder is pure (no I/O) so that it can be fuzzed and unit-tested alone; frame_io.h runs it
-// on an Asio stream. Limits are checked before anything is allocated: a segment count of
-// 0xFFFFFFFF (count - 1 would wrap) or above Limits::max_segments, and a total size above
-// Limits::max_bytes, are refused with EPROTO/EMSGSIZE. Reading the message afterwards goes
-// through capnp::ReaderOptions with an explicit traversal and nesting limit; a malformed pointer
-// then throws kj::Exception, which callers catch at the message edge.
+// The decoder is pure (no I/O) so that it can be fuzzed and unit-tested alone;
+// common/framed_stream.h runs the same checks on an Asio stream. Limits are checked before anything
+// is allocated: a segment count of 0xFFFFFFFF (count - 1 would wrap) or above Limits::max_segments,
+// and a total size above Limits::max_bytes, are refused with EPROTO/EMSGSIZE. Reading the message
+// afterwards goes through capnp::ReaderOptions with an explicit traversal and nesting limit; a
+// malformed pointer then throws kj::Exception, which callers catch at the message edge. The
+// traversal budget of a Frame scales with that frame's own size (see reader_options below), so that
+// a tiny frame cannot buy millions of reads (a list of 2^20 zero-size structs fits in 16 bytes).
 #pragma once
 
 #include <capnp/message.h>
@@ -40,6 +42,19 @@ inline capnp::ReaderOptions reader_options(const Limits& limits) {
   return options;
 }
 
+// Words an honest reader of a small message may spend re-reading fields (64 KiB).
+inline constexpr uint64_t kTraversalFloorWords = 8192;
+
+// The budget for one frame of `frame_words` words: four reads of the whole frame plus the floor,
+// never more than the cap-based budget above. A daemon's work per frame is then proportional to
+// the bytes the peer actually sent.
+inline capnp::ReaderOptions reader_options(const Limits& limits, std::size_t frame_words) {
+  capnp::ReaderOptions options = reader_options(limits);
+  const uint64_t own = 4 * uint64_t{frame_words} + kTraversalFloorWords;
+  if (own < options.traversalLimitInWords) options.traversalLimitInWords = own;
+  return options;
+}
+
 // Bytes in the segment table of a frame whose first word (8 bytes) is `head`.
 Result<std::size_t> table_bytes(std::span<const std::byte, 8> head, const Limits& limits);
 
@@ -58,13 +73,16 @@ class Frame {
   // `words` holds the whole frame (table and body) as described by a checked Layout.
   Frame(kj::Array<capnp::word> words, const Limits& limits);
   Frame(Frame&&) = default;
-  Frame& operator=(Frame&&) = default;
+  // Not defaulted: the default assigns words_ first, freeing the bytes the old reader_ still
+  // points into. The reader must go before the bytes it borrows.
+  Frame& operator=(Frame&& other) noexcept;
 
   // May throw kj::Exception on malformed content: read under try/catch at the edge.
   wire::Message::Reader message() { return reader_->getRoot<wire::Message>(); }
   std::size_t size_bytes() const { return words_.size() * sizeof(capnp::word); }
 
  private:
+  // Declaration order matters: reader_ borrows words_, so it is destroyed first.
   kj::Array<capnp::word> words_;
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
 };

@@ -2,10 +2,11 @@
 
 namespace bridge {
 
-void SchemeRegistry::put(SchemeInfo info, std::shared_ptr<FsScheme> fs) {
+void SchemeRegistry::put(SchemeInfo info, std::shared_ptr<FsScheme> fs,
+                         std::shared_ptr<RequestForwarder> forwarder) {
   std::lock_guard lock(mu_);
   auto name = info.name;
-  entries_[name] = Entry{std::move(info), std::move(fs), nullptr};
+  entries_[name] = Entry{std::move(info), std::move(fs), std::move(forwarder), nullptr};
 }
 
 void SchemeRegistry::set_owner(std::string_view name, const void* owner) {
@@ -25,6 +26,19 @@ std::shared_ptr<FsScheme> SchemeRegistry::find_fs(std::string_view name) const {
   auto it = entries_.find(name);
   if (it == entries_.end() || it->second.info.display) return nullptr;
   return it->second.fs;
+}
+
+std::shared_ptr<RequestForwarder> SchemeRegistry::find_forwarder(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.forwarder;
+}
+
+std::optional<SchemeInfo> SchemeRegistry::info(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.info;
 }
 
 std::vector<SchemeInfo> SchemeRegistry::list() const {

@@ -6,11 +6,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "schemes/fs_scheme.h"
+#include "schemes/request_forwarder.h"
 
 namespace bridge {
 
@@ -27,7 +29,8 @@ struct SchemeInfo {
 class SchemeRegistry {
  public:
   // Adds the scheme, or replaces an earlier one of the same name (the guest reconnected).
-  void put(SchemeInfo info, std::shared_ptr<FsScheme> fs);
+  void put(SchemeInfo info, std::shared_ptr<FsScheme> fs,
+           std::shared_ptr<RequestForwarder> forwarder = nullptr);
   // Marks every scheme the given guest link served offline. Calls on them then fail with EIO
   // until put() brings them back. `owner` tells one connection of a guest from the next.
   void mark_offline(const void* owner);
@@ -35,12 +38,16 @@ class SchemeRegistry {
 
   // The filesystem scheme `name`, online or not; null when there is none of that name.
   std::shared_ptr<FsScheme> find_fs(std::string_view name) const;
+  std::shared_ptr<RequestForwarder> find_forwarder(std::string_view name) const;
+  // The info of `name` if there is such a scheme.
+  std::optional<SchemeInfo> info(std::string_view name) const;
   std::vector<SchemeInfo> list() const;
 
  private:
   struct Entry {
     SchemeInfo info;
     std::shared_ptr<FsScheme> fs;
+    std::shared_ptr<RequestForwarder> forwarder;
     const void* owner = nullptr;
   };
   mutable std::mutex mu_;  // guards entries_; never held while calling into a scheme

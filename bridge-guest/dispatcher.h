@@ -1,0 +1,64 @@
+// Decode + dispatch on the guest: turns one wire::Request into calls on the export's engine and
+// builds the wire::Response. Pure with respect to I/O (the session moves the bytes), so it can
+// be unit-tested and fuzzed on its own.
+//
+// Serialization is the caller's job: calls for an export whose engine is not parallel() must not
+// overlap (the session runs them on one strand per export).
+#pragma once
+
+#include <capnp/message.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge-guest/engines/fs_engine.h"
+#include "bridge-guest/export_spec.h"
+#include "common/handle_table.h"
+#include "schema/bridge.capnp.h"
+
+namespace bridge::guest {
+
+// One export being served: its engine and the files the host has open on it.
+class ServedExport {
+ public:
+  ServedExport(ExportSpec spec, std::unique_ptr<FsEngine> engine, uint16_t boot_tag)
+      : spec_(std::move(spec)), engine_(std::move(engine)), files_(boot_tag) {}
+
+  const ExportSpec& spec() const { return spec_; }
+  FsEngine& engine() { return *engine_; }
+  const FsEngine& engine() const { return *engine_; }
+  HandleTable<OpenFile>& files() { return files_; }
+
+ private:
+  ExportSpec spec_;
+  std::unique_ptr<FsEngine> engine_;
+  HandleTable<OpenFile> files_;  // declared after engine_: files close before the engine goes
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(std::vector<std::unique_ptr<ServedExport>> exports, uint64_t boot_id);
+
+  // Fills the guest's hello: version, name, exports, bootId.
+  void describe(const std::string& guest_name, wire::Hello::Builder hello) const;
+
+  std::size_t export_count() const { return exports_.size(); }
+  ServedExport& export_at(std::size_t index) { return *exports_[index]; }
+
+  // The whole response frame for one request. Never throws: a malformed request gets
+  // Errno::PROTO, an unknown export Errno::NODEV.
+  kj::Array<capnp::word> handle(wire::Request::Reader request);
+
+  // The response for a request that was cancelled before it ran.
+  static kj::Array<capnp::word> canceled(uint64_t id);
+
+  uint64_t boot_id() const { return boot_id_; }
+
+ private:
+  std::vector<std::unique_ptr<ServedExport>> exports_;
+  uint64_t boot_id_;
+};
+
+}  // namespace bridge::guest

@@ -1,0 +1,124 @@
+// bridge-guest: serves the VM's filesystems (and later its displays) to bridge-host.
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
+#include "bridge-guest/engines/engine_factory.h"
+#include "bridge-guest/guest_session.h"
+#include "common/cli.h"
+#include "common/logging.h"
+
+namespace {
+
+constexpr const char* kProgram = "bridge-guest";
+constexpr const char* kUsage = R"(Usage: bridge-guest [OPTIONS] --export NAME=ENGINE:SOURCE[,ro] ...
+
+Serves filesystems to bridge-host, which shows each export as the scheme NAME
+(/scheme/NAME on Linux hosts, NAME: on Redox).
+
+Options:
+  --connect ENDPOINT   where bridge-host listens: vsock:CID:PORT (default vsock:2:5151),
+                       unix:PATH (local mode) or tcp:127.0.0.1:PORT (debugging only)
+  --export SPEC        NAME=ENGINE:SOURCE[,ro]; repeatable. ENGINE:
+                         ext2fs  ext2/3/4 image or block device through libext2fs
+                                 (read-write only when cleanly unmounted; ,ro forces
+                                 read-only)
+  --name NAME          guest name shown by 'bridgectl status' (default: hostname)
+  --workers N          worker threads for requests (default 4)
+  --log-level LEVEL    trace|debug|info|warn|error (default info)
+  --help, --version
+
+The guest dials the host and redials with backoff when the host goes away.
+SIGTERM or SIGINT: finish running requests, flush every export, exit 0.
+)";
+
+struct Config {
+  bridge::guest::SessionOptions session;
+  std::vector<bridge::guest::ExportSpec> exports;
+  std::string log_level = "info";
+};
+
+std::string default_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "guest";
+  return buf;
+}
+
+// Returns an exit status when the program should stop (help, version, bad usage).
+std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
+  using namespace bridge;
+  cfg.session.host = *parse_connect_endpoint("vsock:2:5151");
+  cfg.session.name = default_name();
+  ArgReader args(argc, argv);
+  while (!args.done()) {
+    if (args.flag("--help")) return std::fputs(kUsage, stdout), 0;
+    if (args.flag("--version")) return std::puts("bridge-guest 0.1.0 (protocol 1.0)"), 0;
+    if (auto v = args.option("--connect")) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      auto ep = parse_connect_endpoint(**v);
+      if (!ep) return fail_usage(kProgram, ep.error().context);
+      cfg.session.host = *ep;
+    } else if (auto v = args.option("--export")) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      auto spec = guest::parse_export_spec(**v);
+      if (!spec) return fail_usage(kProgram, spec.error().context);
+      cfg.exports.push_back(*spec);
+    } else if (auto v = args.option("--name")) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      cfg.session.name = **v;
+    } else if (auto v = args.option("--workers")) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      int n = std::atoi((**v).c_str());
+      if (n < 1 || n > 256) return fail_usage(kProgram, "--workers must be 1..256");
+      cfg.session.workers = static_cast<unsigned>(n);
+    } else if (auto v = args.option("--log-level")) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      cfg.log_level = **v;
+    } else {
+      return fail_usage(kProgram, "unknown argument '" + std::string(args.next()) + "'");
+    }
+  }
+  if (cfg.exports.empty()) return fail_usage(kProgram, "nothing to serve: give at least one --export");
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace bridge;
+  Config cfg;
+  if (auto status = parse_args(argc, argv, cfg)) return *status;
+  if (auto st = setup_logging(kProgram, cfg.log_level); !st) return fail_usage(kProgram, st.error().context);
+
+  const uint64_t boot_id = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  const auto boot_tag = static_cast<uint16_t>(boot_id | 1);  // never 0: 0 would match zeroed handles
+  std::vector<std::unique_ptr<guest::ServedExport>> exports;
+  for (const auto& spec : cfg.exports) {
+    auto engine = guest::open_engine(spec);
+    if (!engine) return fail(kProgram, engine.error());
+    spdlog::info("export '{}': {} on {}{}", spec.name, spec.engine, spec.source,
+                 (*engine)->read_only() ? " (read-only)" : "");
+    exports.push_back(std::make_unique<guest::ServedExport>(spec, std::move(engine).value(), boot_tag));
+  }
+  guest::Dispatcher dispatcher(std::move(exports), boot_id);
+
+  asio::io_context io(1);
+  guest::GuestSession session(io, dispatcher, cfg.session);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&session](error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    session.stop();
+  });
+  asio::co_spawn(io, session.run(), [&signals](std::exception_ptr e) {
+    error_code ignored;
+    signals.cancel(ignored);
+    if (e) std::rethrow_exception(e);
+  });
+  spdlog::info("bridge-guest '{}' dialing {}", cfg.session.name, cfg.session.host.str());
+  io.run();
+  session.drain();
+  spdlog::info("flushed all exports; bye");
+  return 0;
+}

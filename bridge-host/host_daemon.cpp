@@ -1,0 +1,98 @@
+#include "bridge-host/host_daemon.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+namespace bridge::host {
+namespace {
+
+// The coroutine frame holds the shared_ptr, so the link lives as long as its run() does.
+asio::awaitable<void> run_link(std::shared_ptr<GuestLink> link) { co_await link->run(); }
+
+}  // namespace
+
+HostDaemon::HostDaemon(asio::io_context& io, SchemeRegistry& registry, HostOptions options)
+    : io_(io),
+      registry_(registry),
+      options_(std::move(options)),
+      control_(registry, options_.link.host_name) {}
+
+void HostDaemon::spawn(asio::awaitable<void> task, std::string what) {
+  asio::co_spawn(io_, std::move(task), [what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("{} failed: {}", what, ex.what());
+    }
+  });
+}
+
+Status HostDaemon::start() {
+  for (const auto& ep : options_.listen) {
+    if (ep.kind == Endpoint::Kind::vhost_user)
+      return make_error(ENOTSUP, "--listen " + ep.str() + ": the built-in vhost-user-vsock device "
+                                 "is not in this build yet; use unix:PATH or vsock:PORT");
+    if (!ep.path.empty()) std::filesystem::create_directories(std::filesystem::path(ep.path).parent_path());
+    auto acceptor = listen_on(io_, ep, wire::VSOCK_PORT);
+    if (!acceptor) return acceptor.error();
+    acceptors_.push_back(std::move(*acceptor));
+    spawn(accept_guests(acceptors_.back(), ep.str()), "guest listener " + ep.str());
+    spdlog::info("listening for guests on {}", ep.str());
+  }
+  if (!options_.control_path.empty()) {
+    Endpoint ep;
+    ep.path = options_.control_path;
+    std::filesystem::create_directories(std::filesystem::path(ep.path).parent_path());
+    auto acceptor = listen_on(io_, ep, 0);
+    if (!acceptor) return acceptor.error();
+    ::chmod(ep.path.c_str(), 0600);
+    acceptors_.push_back(std::move(*acceptor));
+    spawn(accept_control(acceptors_.back()), "control socket");
+    spdlog::info("control socket at {}", ep.path);
+  }
+  return {};
+}
+
+void HostDaemon::stop() {
+  for (auto& acceptor : acceptors_) {
+    error_code ignored;
+    acceptor.close(ignored);
+  }
+  for (auto& weak : links_) {
+    if (auto link = weak.lock()) link->close();
+  }
+}
+
+asio::awaitable<void> HostDaemon::accept_guests(Acceptor& acceptor, std::string where) {
+  while (acceptor.is_open()) {
+    error_code ec;
+    Socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) break;
+    if (ec) {
+      spdlog::warn("accept on {} failed: {}", where, ec.message());
+      continue;
+    }
+    std::string peer = describe_peer(socket);
+    spdlog::info("guest connection from {} on {}", peer, where);
+    auto link = std::make_shared<GuestLink>(std::make_shared<FramedStream>(std::move(socket)),
+                                            registry_, options_.link, peer);
+    std::erase_if(links_, [](const auto& weak) { return weak.expired(); });
+    links_.push_back(link);
+    spawn(run_link(link), "guest link " + peer);
+  }
+}
+
+asio::awaitable<void> HostDaemon::accept_control(Acceptor& acceptor) {
+  while (acceptor.is_open()) {
+    error_code ec;
+    Socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) break;
+    if (ec) continue;
+    spawn(control_.serve(std::make_shared<FramedStream>(std::move(socket))), "control client");
+  }
+}
+
+}  // namespace bridge::host

@@ -1,0 +1,47 @@
+// bridge-host's network side: the guest listeners and the control socket, each an accept loop
+// on the io_context, and the links they create. Frontends (FUSE) run beside it and reach the
+// guests only through the SchemeRegistry.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge-host/control_server.h"
+#include "bridge-host/guest_link.h"
+#include "common/endpoint.h"
+#include "common/transport.h"
+
+namespace bridge::host {
+
+struct HostOptions {
+  std::vector<Endpoint> listen;
+  std::string control_path;  // empty: no control socket
+  LinkOptions link;
+};
+
+class HostDaemon {
+ public:
+  HostDaemon(asio::io_context& io, SchemeRegistry& registry, HostOptions options);
+
+  // Binds every listener and the control socket, then starts accepting. Fails (and binds
+  // nothing further) at the first endpoint that cannot be used, naming it.
+  Status start();
+  // Closes the listeners and every guest link. io_context thread only.
+  void stop();
+
+ private:
+  asio::awaitable<void> accept_guests(Acceptor& acceptor, std::string where);
+  asio::awaitable<void> accept_control(Acceptor& acceptor);
+  void spawn(asio::awaitable<void> task, std::string what);
+
+  asio::io_context& io_;
+  SchemeRegistry& registry_;
+  HostOptions options_;
+  ControlServer control_;
+  std::list<Acceptor> acceptors_;             // io_context thread only
+  std::vector<std::weak_ptr<GuestLink>> links_;  // io_context thread only
+};
+
+}  // namespace bridge::host

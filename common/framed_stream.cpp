@@ -1,0 +1,86 @@
+#include "common/framed_stream.h"
+
+#include <cstring>
+
+namespace bridge {
+
+FramedStream::FramedStream(Socket socket, frame::Limits limits)
+    : socket_(std::move(socket)), limits_(limits) {}
+
+asio::awaitable<Result<std::size_t>> FramedStream::read_exact(void* data, std::size_t size) {
+  error_code ec;
+  std::size_t n = co_await asio::async_read(socket_, asio::buffer(data, size),
+                                            asio::redirect_error(asio::use_awaitable, ec));
+  if (ec == asio::error::eof || ec == asio::error::connection_reset)
+    co_return make_error(ECONNRESET, "peer closed the connection");
+  if (ec) co_return make_error(ec.value(), "read failed: " + ec.message());
+  co_return n;
+}
+
+asio::awaitable<Result<frame::Frame>> FramedStream::read() {
+  std::byte head[8];
+  if (auto r = co_await read_exact(head, sizeof head); !r) co_return r.error();
+  auto table_size = frame::table_bytes(std::span<const std::byte, 8>(head), limits_);
+  if (!table_size) co_return table_size.error();
+
+  std::vector<std::byte> table(*table_size);
+  std::memcpy(table.data(), head, sizeof head);
+  if (*table_size > sizeof head) {
+    auto r = co_await read_exact(table.data() + sizeof head, *table_size - sizeof head);
+    if (!r) co_return r.error();
+  }
+  auto layout = frame::parse_table(table, limits_);
+  if (!layout) co_return layout.error();
+
+  // Allocation happens only now, bounded by limits_.max_bytes through parse_table.
+  auto words = kj::heapArray<capnp::word>(layout->total_bytes() / sizeof(capnp::word));
+  auto* bytes = reinterpret_cast<std::byte*>(words.begin());  // INVARIANT: words are plain bytes
+  std::memcpy(bytes, table.data(), table.size());
+  if (auto r = co_await read_exact(bytes + table.size(), layout->body_bytes); !r) co_return r.error();
+  try {
+    co_return frame::Frame(std::move(words), limits_);
+  } catch (const kj::Exception& e) {
+    co_return make_error(EPROTO, std::string("malformed frame: ") + e.getDescription().cStr());
+  }
+}
+
+void FramedStream::send(kj::Array<capnp::word> frame) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    if (!self->socket_.is_open()) return;
+    self->queue_.push_back(std::move(f));
+    if (!self->writing_) self->write_next();
+  });
+}
+
+void FramedStream::write_next() {
+  if (queue_.empty()) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  auto bytes = queue_.front().asBytes();
+  asio::async_write(socket_, asio::buffer(bytes.begin(), bytes.size()),
+                    [self = shared_from_this()](error_code ec, std::size_t) {
+                      self->queue_.pop_front();
+                      if (ec) {
+                        self->queue_.clear();
+                        self->writing_ = false;
+                        error_code ignored;
+                        self->socket_.close(ignored);
+                        return;
+                      }
+                      self->write_next();
+                    });
+}
+
+void FramedStream::close() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    error_code ignored;
+    self->socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    // Queued frames are dropped by the aborted write's completion, which still owns the
+    // buffer in flight.
+    self->socket_.close(ignored);
+  });
+}
+
+}  // namespace bridge

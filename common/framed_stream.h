@@ -1,0 +1,47 @@
+// A byte stream carrying bridge.capnp frames (schema/frame.h) in both directions.
+//
+// Threading: the stream belongs to one single-threaded io_context. read() is called by the
+// connection's one coroutine; send() and close() may be called from any thread: they post to
+// the io_context, so frames from many threads go out whole and in the order they were posted.
+#pragma once
+
+#include <capnp/message.h>
+
+#include <deque>
+#include <memory>
+
+#include "common/asio.h"
+#include "common/result.h"
+#include "common/transport.h"
+#include "schema/frame.h"
+
+namespace bridge {
+
+class FramedStream : public std::enable_shared_from_this<FramedStream> {
+ public:
+  FramedStream(Socket socket, frame::Limits limits = {});
+  FramedStream(const FramedStream&) = delete;
+  FramedStream& operator=(const FramedStream&) = delete;
+
+  // The next frame. ECONNRESET when the peer closed; EPROTO/EMSGSIZE for a frame that breaks
+  // the limits (the caller should then close: the stream is out of sync).
+  asio::awaitable<Result<frame::Frame>> read();
+
+  void send(kj::Array<capnp::word> frame);
+  void send(capnp::MessageBuilder& message) { send(frame::encode(message)); }
+  void close();
+
+  const frame::Limits& limits() const { return limits_; }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
+ private:
+  void write_next();  // io_context thread only
+  asio::awaitable<Result<std::size_t>> read_exact(void* data, std::size_t size);
+
+  Socket socket_;
+  frame::Limits limits_;
+  std::deque<kj::Array<capnp::word>> queue_;  // io_context thread only
+  bool writing_ = false;                      // io_context thread only
+};
+
+}  // namespace bridge

@@ -1,0 +1,60 @@
+// A filesystem scheme served by a guest export: each FsScheme call becomes one wire request on
+// the guest's channel, and the response is checked before it is believed (right result kind,
+// sizes within what was asked, names valid). A malformed or mismatched response is EIO.
+#pragma once
+
+#include <memory>
+
+#include "schemes/fs_scheme.h"
+#include "schemes/guest_channel.h"
+#include "schemes/request_forwarder.h"
+
+namespace bridge {
+
+class RemoteFsScheme : public FsScheme, public RequestForwarder {
+ public:
+  RemoteFsScheme(std::shared_ptr<GuestChannel> channel, uint16_t export_index, bool read_only);
+
+  bool read_only() const override { return read_only_; }
+  std::size_t max_io() const override;
+
+  Result<Attr> getattr(const RelPath& path, bool follow) override;
+  Result<Attr> fgetattr(FileId file) override;
+  Result<Attr> setattr(const RelPath& path, const SetAttr& changes) override;
+  Result<Attr> fsetattr(FileId file, const SetAttr& changes) override;
+  Result<OpenedFile> open(const RelPath& path, const OpenFlags& flags, uint32_t mode,
+                          const Creds& creds) override;
+  Result<std::size_t> read(FileId file, uint64_t offset, std::span<std::byte> out) override;
+  Result<std::size_t> write(FileId file, uint64_t offset,
+                            std::span<const std::byte> data) override;
+  Status fsync(FileId file, bool data_only) override;
+  Status close(FileId file) override;
+  Result<DirPage> readdir(const RelPath& dir, uint64_t cookie, uint32_t max_entries,
+                          bool with_attrs) override;
+  Result<Attr> mkdir(const RelPath& path, uint32_t mode, const Creds& creds) override;
+  Status unlink(const RelPath& path) override;
+  Status rmdir(const RelPath& path) override;
+  Status rename(const RelPath& from, const RelPath& to, RenameFlags flags) override;
+  Result<Attr> symlink(const RelPath& path, std::string_view target, const Creds& creds) override;
+  Result<std::string> readlink(const RelPath& path) override;
+  Result<Attr> link(const RelPath& existing, const RelPath& new_path) override;
+  Result<StatFs> statfs() override;
+  Result<std::vector<uint8_t>> getxattr(const RelPath& path, std::string_view name) override;
+  Status setxattr(const RelPath& path, std::string_view name, std::span<const uint8_t> value,
+                  XattrSetFlags flags) override;
+  Result<std::vector<std::string>> listxattr(const RelPath& path) override;
+  Status removexattr(const RelPath& path, std::string_view name) override;
+
+  void forward(wire::Request::Reader request, RequestForwarder::Completion done) override;
+
+ private:
+  // Builds a request for this export, lets `fill` set the operation, and waits for the answer.
+  template <typename Fill>
+  Result<frame::Frame> call(const Creds& creds, Fill&& fill);
+
+  std::shared_ptr<GuestChannel> channel_;
+  uint16_t export_index_;
+  bool read_only_;
+};
+
+}  // namespace bridge

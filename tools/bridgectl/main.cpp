@@ -1,0 +1,62 @@
+// bridgectl: the command-line client of bridge-host's control socket.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "common/cli.h"
+#include "tools/bridgectl/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: bridgectl [--control PATH] COMMAND ARGS...
+
+Paths are SCHEME:/PATH (Redox legacy form, e.g. ext4:/home/file) or
+/scheme/SCHEME/PATH (e.g. /scheme/ext4/home/file).
+
+Commands:
+  cat PATH...            write files to standard output
+  ls [-l] PATH           list a directory
+  stat PATH              show attributes (symlinks are not followed)
+  put [LOCAL|-] PATH     write a file from LOCAL or standard input (created 0644)
+  rm PATH...             remove files and empty directories
+  mkdir [-p] PATH...     make directories (0755)
+  status                 list schemes, their guests and state
+
+Options:
+  --control PATH         bridge-host's control socket (default /run/redox-bridge/control.sock)
+  --help, --version
+)";
+
+struct Command {
+  std::string_view name;
+  int (*run)(const bridge::ctl::Context&, const bridge::ctl::Args&);
+};
+
+constexpr Command kCommands[] = {
+    {"cat", bridge::ctl::cmd_cat},   {"ls", bridge::ctl::cmd_ls},
+    {"stat", bridge::ctl::cmd_stat}, {"put", bridge::ctl::cmd_put},
+    {"rm", bridge::ctl::cmd_rm},     {"mkdir", bridge::ctl::cmd_mkdir},
+    {"status", bridge::ctl::cmd_status},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace bridge;
+  ctl::Context ctx{"/run/redox-bridge/control.sock"};
+  ArgReader args(argc, argv);
+  while (!args.done() && args.peek().starts_with("--")) {
+    if (args.flag("--help")) return std::fputs(kUsage, stdout), 0;
+    if (args.flag("--version")) return std::puts("bridgectl 0.1.0 (protocol 1.0)"), 0;
+    auto v = args.option("--control");
+    if (!v) return fail_usage("bridgectl", "unknown option '" + std::string(args.next()) + "'");
+    if (!*v) return fail_usage("bridgectl", v->error().context);
+    ctx.control_path = **v;
+  }
+  if (args.done()) return fail_usage("bridgectl", "no command given");
+  std::string_view name = args.next();
+  for (const auto& command : kCommands) {
+    if (command.name == name) return command.run(ctx, args.rest());
+  }
+  return fail_usage("bridgectl", "unknown command '" + std::string(name) + "'");
+}
