@@ -2,7 +2,6 @@
 //
 // Order for every creation: allocate and write the inode, then add the directory entry; if the
 // entry cannot be added the inode is freed again, so a failure leaves nothing behind.
-#include <ext2fs/ext2_err.h>
 
 #include <string>
 

@@ -1,5 +1,4 @@
 // Directory-entry primitives shared by create, remove and rename.
-#include <ext2fs/ext2_err.h>
 
 #include <cstring>
 #include <string>

@@ -1,7 +1,6 @@
 #include "bridge-guest/engines/ext2fs/ext2fs_error.h"
 
 #include <et/com_err.h>
-#include <ext2fs/ext2_err.h>
 
 #include <cerrno>
 #include <cstring>

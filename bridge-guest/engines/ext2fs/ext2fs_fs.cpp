@@ -1,6 +1,5 @@
 #include "bridge-guest/engines/ext2fs/ext2fs_fs.h"
 
-#include <ext2fs/ext2_err.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -39,14 +38,14 @@ Error open_error(const std::string& source, errcode_t err) {
                       "ext2fs: cannot open " + source + ": " + msg + ": check the path and permissions");
   if (err == EXT2_ET_BAD_MAGIC || err == EXT2_ET_SHORT_READ)
     return make_error(EINVAL, source + " is not an ext2/3/4 filesystem (" + msg + "): check the path");
-  if (err == EXT2_ET_UNSUPP_FEATURE || err == EXT2_ET_UNSUPP_REV)
+  if (err == EXT2_ET_UNSUPP_FEATURE || err == EXT2_ET_REV_TOO_HIGH)
     return make_error(EOPNOTSUPP, source + " uses ext4 features this libext2fs cannot handle (" + msg +
                                       "): use the mount engine");
   return make_error(EIO, source + " has a damaged superblock (" + msg + "): run e2fsck -p " + source);
 }
 
 // Why writing through libext2fs (which does not journal) would be unsafe; empty when it is safe.
-std::string unsafe_to_write(const ext2_super_block* sb, const std::string& source) {
+std::string unsafe_to_write(ext2_super_block* sb, const std::string& source) {
   const std::string fix = "; run e2fsck -p " + source + " and re-export it";
   if (ext2fs_has_feature_journal_needs_recovery(sb))
     return "the journal needs recovery: serving read-only" + fix;
@@ -169,11 +168,14 @@ Status Ext2Fs::write_state(bool clean) {
   return {};
 }
 
+Status Ext2Fs::check_writable(std::string_view what, std::string_view path) const {
+  if (!read_only_) return {};
+  std::string why = note_.empty() ? "read-only export" : "read-only export (" + note_ + ")";
+  return make_error(EROFS, std::string(what) + " " + std::string(path) + ": " + why);
+}
+
 Status Ext2Fs::begin_mutation(std::string_view what, std::string_view path) {
-  if (read_only_) {
-    std::string why = note_.empty() ? "read-only export" : "read-only export (" + note_ + ")";
-    return make_error(EROFS, std::string(what) + " " + std::string(path) + ": " + why);
-  }
+  if (auto st = check_writable(what, path); !st) return st;
   if (marked_dirty_) return {};
   if (auto st = write_state(false); !st) {
     fs_->super->s_state |= EXT2_VALID_FS;
@@ -193,6 +195,15 @@ Status Ext2Fs::sync() {
   bool clean = orphans_ == 0;
   if (auto st = write_state(clean); !st) return st;
   if (clean) marked_dirty_ = false;
+  return {};
+}
+
+Status Ext2Fs::fsync(bool data_only) {
+  if (read_only_ || !marked_dirty_) return {};
+  // File data is already on its way: the io channel is write-through and OpenInode never keeps
+  // a dirty block between calls.
+  errcode_t err = data_only ? io_channel_flush(fs_->io) : ext2fs_flush2(fs_.get(), 0);
+  if (err) return ext2_error(err, "fsync", source_);
   return {};
 }
 

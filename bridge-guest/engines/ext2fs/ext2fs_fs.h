@@ -49,8 +49,13 @@ class Ext2Fs {
   // mutation since open or sync, clears EXT2_VALID_FS and writes the superblock, so a crash from
   // here on leaves an image that e2fsck knows to check.
   Status begin_mutation(std::string_view what, std::string_view path);
+  // EROFS on a read-only export, without marking anything (opening for writing is no mutation).
+  Status check_writable(std::string_view what, std::string_view path) const;
   // Writes everything out and, unless an unlinked file is still open, marks the fs clean.
   Status sync();
+  // fsync of a file: data reaches the device (data_only) or all metadata too; the fs stays
+  // marked "not clean". A no-op when this session wrote nothing.
+  Status fsync(bool data_only);
 
   Result<Inode> read_inode(Ino ino, std::string_view what, std::string_view path) const;
   // Writes the whole inode and refreshes the cached copy of an open file of that inode.

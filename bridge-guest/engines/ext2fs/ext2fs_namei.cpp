@@ -1,7 +1,6 @@
 // Path walking with confinement. The export root is the filesystem's root inode: ".." at the
 // root stays there, an absolute symlink target restarts there, and a lookup only ever follows
 // directory entries, so no path can name anything outside the filesystem.
-#include <ext2fs/ext2_err.h>
 
 #include <deque>
 #include <string>

@@ -1,6 +1,5 @@
 #include "bridge-guest/engines/ext2fs/ext2fs_read_map.h"
 
-#include <ext2fs/ext2_err.h>
 #include <unistd.h>
 
 #include <algorithm>

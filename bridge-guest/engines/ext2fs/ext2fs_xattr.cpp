@@ -1,7 +1,6 @@
 // Extended attributes through libext2fs's xattr handle API. Names keep their namespace prefix;
 // POSIX ACLs are converted between the Linux xattr format and ext4's on-disk format by
 // libext2fs. "system.data" (where inline data lives) is never exposed.
-#include <ext2fs/ext2_err.h>
 
 #include <array>
 #include <memory>
