@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz smoke run: configures build-fuzz/ with clang and -DBRIDGE_FUZZ=ON, builds every libFuzzer
 # target, and runs each for FUZZ_SECONDS on a scratch copy of its corpus. Exits non-zero when any
-# target crashes (crash, sanitizer report, leak, timeout, out-of-memory) and prints the input that
-# did it. Targets come from the build (tests/fuzz/CMakeLists.txt, bridge_add_fuzzer): a new target
+# target fails to build or crashes (crash, sanitizer report, leak, timeout, out-of-memory), and
+# prints the input that did it. Targets come from the build (tests/fuzz/CMakeLists.txt, bridge_add_fuzzer): a new target
 # needs no edit here.
 #
 # Environment:
@@ -25,7 +25,7 @@ die() {
   exit 2
 }
 
-configure_and_build() {
+configure() {
   command -v clang++ >/dev/null || die "clang++ not found: apt-get install clang libclang-rt-14-dev"
   mkdir -p "$build"
   cmake -S "$root" -B "$build" -G Ninja -DBRIDGE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -43,13 +43,19 @@ configure_and_build() {
     entries=("${wanted[@]}")
   fi
   ((${#entries[@]})) || die "no fuzz targets selected"
-  local targets=() e name corpus seeds
-  for e in "${entries[@]}"; do
-    read -r name corpus seeds <<<"$e"
-    targets+=("$name")
-    [[ $seeds != - ]] && targets+=("$seeds")
-  done
-  cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+}
+
+# Builds one target and its seed writer. A target that does not build is a failure of its own;
+# it does not stop the others from running.
+build_target() {
+  local name=$1 seeds=$2 targets=("$1")
+  [[ $seeds != - ]] && targets+=("$seeds")
+  local log="$build/build-$name.log"
+  if ! cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$log" 2>&1; then
+    echo "FAIL $name: build failed; log $log"
+    grep -E 'error|FAILED' "$log" | head -n 20 | sed 's/^/    /'
+    return 1
+  fi
 }
 
 # Runs one target; prints a summary line; returns non-zero on a finding.
@@ -93,11 +99,15 @@ run_target() {
 }
 
 main() {
-  configure_and_build
+  configure
   local failed=0 e name corpus seeds
   for e in "${entries[@]}"; do
     read -r name corpus seeds <<<"$e"
-    run_target "$name" "$corpus" "$seeds" || failed=$((failed + 1))
+    if build_target "$name" "$seeds"; then
+      run_target "$name" "$corpus" "$seeds" || failed=$((failed + 1))
+    else
+      failed=$((failed + 1))
+    fi
   done
   if ((failed)); then
     echo "fuzz-smoke: $failed target(s) found a problem" >&2

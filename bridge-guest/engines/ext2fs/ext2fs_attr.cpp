@@ -23,6 +23,7 @@ void apply_time(Inode& inode, TimeField field, const TimeSet& set, Timestamp t) 
 // block buffer stay right; otherwise through a short-lived handle.
 Status truncate_ino(Ext2Fs& fs, Ino ino, uint64_t size, std::string_view path) {
   if (auto node = fs.find_open(ino)) return node->set_size(size, path);
+  if (auto st = expand_inline_data(fs, ino, path); !st) return st;
   auto file = open_file_handle(fs.fs(), ino, path);
   if (!file) return file.error();
   errcode_t err = ext2fs_file_set_size2(file->get(), size);

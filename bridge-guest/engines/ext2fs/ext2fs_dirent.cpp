@@ -28,8 +28,7 @@ errcode_t for_each_entry(ext2_filsys fs, Ino dir, Fn& fn) {
 
 // Points the entry called `name` at ino with the given EXT2_FT_* type; `found` says whether it
 // existed.
-errcode_t retarget(ext2_filsys fs, Ino dir, std::string_view name, Ino ino, int type,
-                   bool& found) {
+errcode_t retarget(ext2_filsys fs, Ino dir, std::string_view name, Ino ino, int type, bool& found) {
   found = false;
   bool with_type = ext2fs_has_feature_filetype(fs->super);
   auto fn = [&](ext2_dir_entry* dirent) -> int {
@@ -54,7 +53,8 @@ Status add_entry(Ext2Fs& fs, Ino dir, const std::string& name, Ino ino, uint32_t
     // would corrupt it, so only linear directories are expanded here.
     auto dir_inode = fs.read_inode(dir, "link: read directory", path);
     if (!dir_inode) return dir_inode.error();
-    if (dir_inode->raw.i_flags & EXT2_INDEX_FL) return errno_error(ENOSPC, "link (htree full)", path);
+    if (dir_inode->raw.i_flags & EXT2_INDEX_FL)
+      return errno_error(ENOSPC, "link (htree full)", path);
     err = ext2fs_expand_dir(raw, dir);
     if (err) return ext2_error(err, "link: ext2fs_expand_dir", path);
     err = ext2fs_link(raw, dir, name.c_str(), ino, type);

@@ -2,8 +2,8 @@
 // by every OpenFile of that inode so they all see one cached inode and one block buffer.
 //
 // Coherence rules, relied on by the rest of the engine:
-//  - the handle's block buffer is flushed at the end of every write, so it is never dirty between
-//    calls and bulk reads may go around it;
+//  - the handle's block buffer is flushed (into the io channel) at the end of every write, so it
+//    is never dirty between calls and bulk reads may go around it;
 //  - whoever rewrites the inode on disk goes through Ext2Fs::write_inode, which refreshes the
 //    handle's cached copy (refresh_cached_inode);
 //  - size changes go through set_size, which reopens the handle so no stale block is cached.
@@ -33,6 +33,15 @@ using FileHandle = std::unique_ptr<struct ext2_file, FileCloser>;
 // Opens a libext2fs file handle, writable when the filesystem is.
 Result<FileHandle> open_file_handle(ext2_filsys fs, Ino ino, std::string_view path);
 
+// Inline data (EXT4_INLINE_DATA_FL: the bytes live in i_block and the system.data xattr).
+// libext2fs 1.47.0's file I/O mishandles it (reads may run past i_size and past the caller's
+// buffer; writes past its block buffer; fixed upstream in 2025), so the engine reads inline data
+// itself and moves a file out of its inode before changing its contents or size.
+Result<std::size_t> read_inline_data(Ext2Fs& fs, Ino ino, const Inode& inode, uint64_t offset,
+                                     std::span<std::byte> out, std::string_view path);
+// Moves the data of an inline-data file into a block; a no-op for other files.
+Status expand_inline_data(Ext2Fs& fs, Ino ino, std::string_view path);
+
 class OpenInode {
  public:
   OpenInode(std::shared_ptr<Ext2Fs> fs, Ino ino, FileHandle file);
@@ -58,6 +67,8 @@ class OpenInode {
   Result<std::size_t> read_buffered(uint64_t offset, std::span<std::byte> out,
                                     std::string_view path);
   Status reopen(std::string_view path);
+  // Before contents or size change: see expand_inline_data.
+  Status leave_inode(std::string_view path);
 
   std::shared_ptr<Ext2Fs> fs_;
   Ino ino_;

@@ -1,6 +1,5 @@
 #include "bridge-guest/engines/ext2fs/ext2fs_fs.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -34,14 +33,16 @@ errcode_t open_raw(const std::string& source, bool rw, bool exclusive, FilsysHan
 Error open_error(const std::string& source, errcode_t err) {
   std::string msg = errcode_message(err);
   if (err > 0 && err < 256)
-    return make_error(static_cast<int>(err),
-                      "ext2fs: cannot open " + source + ": " + msg + ": check the path and permissions");
+    return make_error(static_cast<int>(err), "ext2fs: cannot open " + source + ": " + msg +
+                                                 ": check the path and permissions");
   if (err == EXT2_ET_BAD_MAGIC || err == EXT2_ET_SHORT_READ)
-    return make_error(EINVAL, source + " is not an ext2/3/4 filesystem (" + msg + "): check the path");
+    return make_error(EINVAL,
+                      source + " is not an ext2/3/4 filesystem (" + msg + "): check the path");
   if (err == EXT2_ET_UNSUPP_FEATURE || err == EXT2_ET_REV_TOO_HIGH)
-    return make_error(EOPNOTSUPP, source + " uses ext4 features this libext2fs cannot handle (" + msg +
-                                      "): use the mount engine");
-  return make_error(EIO, source + " has a damaged superblock (" + msg + "): run e2fsck -p " + source);
+    return make_error(EOPNOTSUPP, source + " uses ext4 features this libext2fs cannot handle (" +
+                                      msg + "): use the mount engine");
+  return make_error(EIO,
+                    source + " has a damaged superblock (" + msg + "): run e2fsck -p " + source);
 }
 
 // Why writing through libext2fs (which does not journal) would be unsafe; empty when it is safe.
@@ -70,11 +71,11 @@ Result<FilsysHandle> open_checked(const std::string& source, bool rw, bool exclu
 }
 
 Status check_source(const std::string& source, bool& is_block_device) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(source.c_str(), &st) != 0) {
     int e = errno;
-    return make_error(e, "ext2fs: cannot open " + source + ": " + std::strerror(e) +
-                             ": check the path");
+    return make_error(
+        e, "ext2fs: cannot open " + source + ": " + std::strerror(e) + ": check the path");
   }
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
     return make_error(EINVAL, "ext2fs: " + source +
@@ -83,12 +84,10 @@ Status check_source(const std::string& source, bool& is_block_device) {
   return {};
 }
 
-// Switches a freshly opened read-write filesystem to what the engine needs: bitmaps loaded for
-// allocation, and write-through I/O so the bulk-read descriptor never sees stale blocks.
+// Allocation needs the block and inode bitmaps in memory.
 Status prepare_writable(ext2_filsys fs, const std::string& source) {
   errcode_t err = ext2fs_read_bitmaps(fs);
   if (err) return ext2_error(err, "ext2fs_read_bitmaps", source);
-  fs->io->flags |= CHANNEL_FLAGS_WRITETHROUGH;
   return {};
 }
 
@@ -124,25 +123,16 @@ Result<std::shared_ptr<Ext2Fs>> Ext2Fs::open(const std::string& source, bool rea
     }
   }
 
-  // INVARIANT: plain open(2) of a path we just opened through libext2fs; UniqueFd owns the result.
-  UniqueFd data_fd(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!data_fd) {
-    int e = errno;
-    return make_error(e, "ext2fs: cannot open " + source + " for reading: " + std::strerror(e));
-  }
-
   if (!reason.empty() && !read_only) spdlog::warn("ext2fs {}: {}", source, reason);
   if (!reason.empty() && read_only) spdlog::info("ext2fs {}: {}", source, reason);
   std::string note = !reason.empty() ? reason : (read_only ? "read-only as requested" : "");
-  return std::shared_ptr<Ext2Fs>(new Ext2Fs(source, std::move(fs), std::move(data_fd),
-                                            serve_read_only, std::move(note)));
+  return std::shared_ptr<Ext2Fs>(
+      new Ext2Fs(source, std::move(fs), serve_read_only, std::move(note)));
 }
 
-Ext2Fs::Ext2Fs(std::string source, FilsysHandle fs, UniqueFd data_fd, bool read_only,
-               std::string note)
+Ext2Fs::Ext2Fs(std::string source, FilsysHandle fs, bool read_only, std::string note)
     : source_(std::move(source)),
       fs_(std::move(fs)),
-      data_fd_(std::move(data_fd)),
       read_only_(read_only),
       note_(std::move(note)) {}
 
@@ -200,8 +190,8 @@ Status Ext2Fs::sync() {
 
 Status Ext2Fs::fsync(bool data_only) {
   if (read_only_ || !marked_dirty_) return {};
-  // File data is already on its way: the io channel is write-through and OpenInode never keeps
-  // a dirty block between calls.
+  // OpenInode never keeps a dirty file block between calls, so flushing the io channel (its
+  // block cache, then fsync) is enough for data.
   errcode_t err = data_only ? io_channel_flush(fs_->io) : ext2fs_flush2(fs_.get(), 0);
   if (err) return ext2_error(err, "fsync", source_);
   return {};
@@ -235,8 +225,12 @@ std::shared_ptr<OpenInode> Ext2Fs::find_open(Ino ino) const {
   return it == open_.end() ? nullptr : it->second.lock();
 }
 
-void Ext2Fs::remember_open(Ino ino, const std::shared_ptr<OpenInode>& node) { open_[ino] = node; }
+void Ext2Fs::remember_open(Ino ino, const std::shared_ptr<OpenInode>& node) {
+  open_[ino] = node;
+}
 
-void Ext2Fs::forget_open(Ino ino) { open_.erase(ino); }
+void Ext2Fs::forget_open(Ino ino) {
+  open_.erase(ino);
+}
 
 }  // namespace bridge::guest::ext2

@@ -1,6 +1,6 @@
 // Ext2Fs: the one owner of an open libext2fs filesystem (ext2_filsys) and of the state around
-// it: read-only decision and its reason, the "not clean" marking of the superblock, the second
-// read-only descriptor used for bulk reads, and the table of inodes that have open files.
+// it: read-only decision and its reason, the "not clean" marking of the superblock, and the table
+// of inodes that have open files.
 //
 // Lifetime: shared by the engine and every open inode (OpenInode), so the filesystem is closed,
 // flushed and marked clean only after the last of them is gone. Not thread-safe: every call
@@ -16,7 +16,6 @@
 
 #include "bridge-guest/engines/ext2fs/ext2fs_inode.h"
 #include "common/result.h"
-#include "common/unique_fd.h"
 
 namespace bridge::guest::ext2 {
 
@@ -41,8 +40,6 @@ class Ext2Fs {
   const std::string& source() const { return source_; }
   bool read_only() const { return read_only_; }
   const std::string& note() const { return note_; }
-  // A second O_RDONLY descriptor of the source for bulk reads (see ext2fs_read_map.h).
-  int data_fd() const { return data_fd_.get(); }
   uint32_t block_size() const { return fs_->blocksize; }
 
   // Every mutating operation calls this first: EROFS on a read-only export; on the first
@@ -72,12 +69,11 @@ class Ext2Fs {
   void orphan_freed() { --orphans_; }
 
  private:
-  Ext2Fs(std::string source, FilsysHandle fs, UniqueFd data_fd, bool read_only, std::string note);
+  Ext2Fs(std::string source, FilsysHandle fs, bool read_only, std::string note);
   Status write_state(bool clean);
 
   std::string source_;
   FilsysHandle fs_;
-  UniqueFd data_fd_;
   bool read_only_;
   std::string note_;
   bool marked_dirty_ = false;  // this session cleared EXT2_VALID_FS on disk

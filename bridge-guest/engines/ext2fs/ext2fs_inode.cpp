@@ -39,7 +39,8 @@ TimeSlots slots(TimeField field) {
 
 // A field beyond the 128-byte base exists only when i_extra_isize covers it.
 bool fits(const Inode& inode, std::size_t offset) {
-  return offset + sizeof(uint32_t) <= EXT2_GOOD_OLD_INODE_SIZE + std::size_t{inode.raw.i_extra_isize};
+  return offset + sizeof(uint32_t) <=
+         EXT2_GOOD_OLD_INODE_SIZE + std::size_t{inode.raw.i_extra_isize};
 }
 
 uint32_t* field_at(Inode& inode, std::size_t offset) {
@@ -156,7 +157,9 @@ uint8_t dt_from_dirent_type(int ext2_type) {
   return DT_UNKNOWN;
 }
 
-uint8_t dt_from_mode(uint32_t mode) { return dt_from_dirent_type(dirent_type_from_mode(mode)); }
+uint8_t dt_from_mode(uint32_t mode) {
+  return dt_from_dirent_type(dirent_type_from_mode(mode));
+}
 
 namespace {
 

@@ -3,6 +3,7 @@
 // directory entries, so no path can name anything outside the filesystem.
 
 #include <deque>
+#include <span>
 #include <string>
 
 #include "bridge-guest/engines/ext2fs/ext2fs_error.h"
@@ -115,20 +116,29 @@ Result<Ino> lookup_child(Ext2Fs& fs, Ino dir, std::string_view name, std::string
 
 Result<std::string> read_symlink(Ext2Fs& fs, Ino ino, const Inode& inode, std::string_view path) {
   uint64_t size = inode.size();
-  if (size > kSymlinkMax) return make_error(EIO, "readlink " + std::string(path) +
-                                                     ": symlink target too long: run e2fsck");
+  if (size > kSymlinkMax)
+    return make_error(EIO,
+                      "readlink " + std::string(path) + ": symlink target too long: run e2fsck");
   Inode copy = inode;  // ext2fs_is_fast_symlink takes a non-const pointer
   if (ext2fs_is_fast_symlink(copy.base()) && !(inode.raw.i_flags & EXT4_INLINE_DATA_FL)) {
     // INVARIANT: a fast symlink's target is stored in i_block (60 bytes) and size < 60.
     const char* text = reinterpret_cast<const char*>(inode.raw.i_block);
     return std::string(text, static_cast<std::size_t>(size));
   }
-  // Slow and inline-data symlinks: the file I/O layer knows both layouts.
+  std::string target(static_cast<std::size_t>(size), '\0');
+  if (inode.raw.i_flags & EXT4_INLINE_DATA_FL) {
+    auto got = read_inline_data(
+        fs, ino, inode, 0, std::as_writable_bytes(std::span(target.data(), target.size())), path);
+    if (!got) return got.error();
+    target.resize(*got);
+    return target;
+  }
+  // Slow symlinks: the target is the contents of the first block.
   auto file = open_file_handle(fs.fs(), ino, path);
   if (!file) return file.error();
-  std::string target(static_cast<std::size_t>(size), '\0');
   unsigned int got = 0;
-  errcode_t err = ext2fs_file_read(file->get(), target.data(), static_cast<unsigned int>(size), &got);
+  errcode_t err =
+      ext2fs_file_read(file->get(), target.data(), static_cast<unsigned int>(size), &got);
   if (err) return ext2_error(err, "readlink: ext2fs_file_read", path);
   target.resize(got);
   return target;

@@ -66,7 +66,9 @@ class Directory final : public OpenFile {
   std::string path_;
 };
 
-bool wants_write(const OpenFlags& f) { return f.write || f.append || f.truncate; }
+bool wants_write(const OpenFlags& f) {
+  return f.write || f.append || f.truncate;
+}
 
 // Linux's checks on an existing object, in Linux's order.
 Status check_existing(const Inode& inode, const OpenFlags& flags, std::string_view path) {
@@ -112,7 +114,8 @@ Result<std::unique_ptr<OpenFile>> op_open(const std::shared_ptr<Ext2Fs>& fs, con
   if (wants_write(flags)) {
     if (auto st = fs->check_writable("open", text); !st) return st.error();
   }
-  if (inode->is_dir()) return std::unique_ptr<OpenFile>(std::make_unique<Directory>(fs, *ino, text));
+  if (inode->is_dir())
+    return std::unique_ptr<OpenFile>(std::make_unique<Directory>(fs, *ino, text));
 
   auto node = acquire_open_inode(fs, *ino, text);
   if (!node) return node.error();
@@ -121,7 +124,8 @@ Result<std::unique_ptr<OpenFile>> op_open(const std::shared_ptr<Ext2Fs>& fs, con
     to_zero.size = 0;
     if (auto st = setattr_ino(*fs, *ino, to_zero, text); !st) return st.error();
   }
-  return std::unique_ptr<OpenFile>(std::make_unique<RegularFile>(std::move(node).value(), flags, text));
+  return std::unique_ptr<OpenFile>(
+      std::make_unique<RegularFile>(std::move(node).value(), flags, text));
 }
 
 }  // namespace bridge::guest::ext2

@@ -1,7 +1,5 @@
 #include "bridge-guest/engines/ext2fs/ext2fs_read_map.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -28,7 +26,8 @@ using ExtentHandle = std::unique_ptr<struct ext2_extent_handle, ExtentCloser>;
 
 class BlockMapper {
  public:
-  BlockMapper(ext2_filsys fs, Ino ino, const ext2_inode& inode) : fs_(fs), ino_(ino), inode_(inode) {}
+  BlockMapper(ext2_filsys fs, Ino ino, const ext2_inode& inode)
+      : fs_(fs), ino_(ino), inode_(inode) {}
 
   Status init(std::string_view path) {
     if (!(inode_.i_flags & EXT4_EXTENTS_FL)) {
@@ -90,8 +89,7 @@ class BlockMapper {
   Result<blk64_t> bmap(blk64_t lblk, std::string_view path) {
     blk64_t pblk = 0;
     int ret_flags = 0;
-    errcode_t err =
-        ext2fs_bmap2(fs_, ino_, &inode_, scratch_.data(), 0, lblk, &ret_flags, &pblk);
+    errcode_t err = ext2fs_bmap2(fs_, ino_, &inode_, scratch_.data(), 0, lblk, &ret_flags, &pblk);
     if (err) return ext2_error(err, "ext2fs_bmap2", path);
     return (ret_flags & BMAP_RET_UNINIT) ? 0 : pblk;
   }
@@ -103,20 +101,57 @@ class BlockMapper {
   std::vector<char> scratch_;
 };
 
-Status pread_full(int fd, std::byte* dst, std::size_t len, uint64_t pos, std::string_view path) {
-  while (len > 0) {
-    // INVARIANT: [dst, dst + len) lies inside the caller's output span and fd is the engine's own
-    // read-only descriptor of the source; pos was checked against the filesystem size.
-    ssize_t n = ::pread(fd, dst, len, static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error(errno, "read: pread", path);
-    if (n == 0) return make_error(EIO, "read " + std::string(path) + ": block beyond the device end");
-    dst += n;
-    len -= static_cast<std::size_t>(n);
-    pos += static_cast<uint64_t>(n);
+// Reads part of a mapped run: whole blocks straight into dst with one io_channel read per run
+// (above a few blocks unix_io first writes back its dirty cache, then issues a single pread), the
+// unaligned head and tail through a one-block bounce buffer.
+class RunReader {
+ public:
+  RunReader(ext2_filsys fs, std::string_view path)
+      : fs_(fs), bs_(fs->blocksize), bounce_(bs_), path_(path) {}
+
+  Status read(blk64_t pblk, uint64_t in_block, std::byte* dst, std::size_t bytes) {
+    if (in_block != 0 || bytes < bs_) {
+      std::size_t n = std::min<std::size_t>(bs_ - in_block, bytes);
+      if (auto st = read_blocks(pblk, 1, bounce_.data()); !st) return st;
+      std::memcpy(dst, bounce_.data() + in_block, n);
+      ++pblk;
+      dst += n;
+      bytes -= n;
+    }
+    std::size_t full = bytes / bs_;
+    if (full > 0) {
+      if (auto st = read_blocks(pblk, full, dst); !st) return st;
+      pblk += full;
+      dst += full * bs_;
+      bytes -= full * bs_;
+    }
+    if (bytes > 0) {
+      if (auto st = read_blocks(pblk, 1, bounce_.data()); !st) return st;
+      std::memcpy(dst, bounce_.data(), bytes);
+    }
+    return {};
   }
-  return {};
-}
+
+ private:
+  Status read_blocks(blk64_t pblk, std::size_t count, void* dst) {
+    constexpr std::size_t kMaxBlocksPerCall = 1 << 16;  // io_channel_read_blk64 takes an int
+    auto* out = static_cast<std::byte*>(dst);
+    while (count > 0) {
+      std::size_t n = std::min(count, kMaxBlocksPerCall);
+      errcode_t err = io_channel_read_blk64(fs_->io, pblk, static_cast<int>(n), out);
+      if (err) return ext2_error(err, "read: io_channel_read_blk64", path_);
+      pblk += n;
+      out += n * bs_;
+      count -= n;
+    }
+    return {};
+  }
+
+  ext2_filsys fs_;
+  std::size_t bs_;
+  std::vector<std::byte> bounce_;
+  std::string_view path_;
+};
 
 }  // namespace
 
@@ -127,6 +162,7 @@ Result<std::size_t> read_mapped(Ext2Fs& fs, Ino ino, const ext2_inode& inode, ui
   const uint64_t fs_blocks = ext2fs_blocks_count(raw->super);
   BlockMapper mapper(raw, ino, inode);
   if (auto st = mapper.init(path); !st) return st.error();
+  RunReader reader(raw, path);
 
   std::size_t done = 0;
   while (done < out.size()) {
@@ -142,10 +178,11 @@ Result<std::size_t> read_mapped(Ext2Fs& fs, Ino ino, const ext2_inode& inode, ui
       std::memset(dst, 0, bytes);
     } else {
       if (run->pblk >= fs_blocks || run->blocks > fs_blocks - run->pblk)
-        return make_error(EIO, "read " + std::string(path) + ": extent points outside the "
-                                   "filesystem: run e2fsck -f " + fs.source());
-      if (auto st = pread_full(fs.data_fd(), dst, bytes, run->pblk * bs + in_block, path); !st)
-        return st.error();
+        return make_error(EIO, "read " + std::string(path) +
+                                   ": extent points outside the "
+                                   "filesystem: run e2fsck -f " +
+                                   fs.source());
+      if (auto st = reader.read(run->pblk, in_block, dst, bytes); !st) return st.error();
     }
     done += bytes;
   }

@@ -1,9 +1,10 @@
 // Bulk reads that bypass libext2fs's one-block-at-a-time file I/O: logical blocks are mapped to
-// physical runs (extent tree or block map) and each run is read with one pread() on the
-// engine's second, read-only descriptor of the source.
+// physical runs (extent tree or block map) and each run is read with one multi-block
+// io_channel_read_blk64, which for more than a few blocks is a single pread() of the whole run.
 //
-// Coherence: the engine's io channel is write-through and an OpenInode never keeps a dirty block
-// buffer between calls, so the descriptor sees every byte libext2fs has written.
+// Coherence: reads go through the filesystem's own io channel, which writes back its dirty block
+// cache before a large direct read, and an OpenInode never keeps a dirty file buffer between
+// calls; so a read sees every byte written before it, without an fsync.
 #pragma once
 
 #include <ext2fs/ext2fs.h>

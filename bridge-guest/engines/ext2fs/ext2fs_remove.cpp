@@ -6,38 +6,31 @@
 #include "bridge-guest/engines/ext2fs/ext2fs_error.h"
 #include "bridge-guest/engines/ext2fs/ext2fs_file.h"
 #include "bridge-guest/engines/ext2fs/ext2fs_ops.h"
+#include "bridge-guest/engines/ext2fs/ext2fs_xattr_handle.h"
 
 namespace bridge::guest::ext2 {
 
 namespace {
-
-struct XattrCloser {
-  void operator()(ext2_xattr_handle* h) const { ext2fs_xattrs_close(&h); }
-};
 
 // With ea_inode, large xattr values live in inodes of their own: removing every xattr through
 // the handle drops their references. The handle works on the on-disk inode, so `inode` is
 // written first and read back after.
 Status release_ea_inodes(Ext2Fs& fs, Ino ino, Inode& inode, std::string_view path) {
   if (auto st = fs.write_inode(ino, inode, "unlink: write inode", path); !st) return st;
-  ext2_xattr_handle* raw = nullptr;
-  errcode_t err = ext2fs_xattrs_open(fs.fs(), ino, &raw);
-  if (err) return ext2_error(err, "unlink: ext2fs_xattrs_open", path);
-  std::unique_ptr<ext2_xattr_handle, XattrCloser> h(raw);
-  err = ext2fs_xattrs_read(h.get());
-  if (err) return ext2_error(err, "unlink: ext2fs_xattrs_read", path);
+  auto h = open_xattrs(fs, ino, path);
+  if (!h) return h.error();
   std::vector<std::string> names;
   auto collect = [](char* name, char*, size_t, void* data) -> int {
     // INVARIANT: data is &names, passed to ext2fs_xattrs_iterate just below.
     static_cast<std::vector<std::string>*>(data)->emplace_back(name);
     return 0;
   };
-  err = ext2fs_xattrs_iterate(h.get(), collect, &names);
+  errcode_t err = ext2fs_xattrs_iterate(h->get(), collect, &names);
   for (const auto& name : names) {
-    if (!err) err = ext2fs_xattr_remove(h.get(), name.c_str());
+    if (!err) err = ext2fs_xattr_remove(h->get(), name.c_str());
   }
   if (err) return ext2_error(err, "unlink: remove xattrs", path);
-  h.reset();
+  h->reset();
   auto fresh = fs.read_inode(ino, "unlink: read inode", path);
   if (!fresh) return fresh.error();
   inode = *fresh;

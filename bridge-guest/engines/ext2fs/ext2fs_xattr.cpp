@@ -8,18 +8,14 @@
 
 #include "bridge-guest/engines/ext2fs/ext2fs_error.h"
 #include "bridge-guest/engines/ext2fs/ext2fs_ops.h"
+#include "bridge-guest/engines/ext2fs/ext2fs_xattr_handle.h"
 
 namespace bridge::guest::ext2 {
 
 namespace {
 
-constexpr std::size_t kXattrNameMax = 255;  // XATTR_NAME_MAX
+constexpr std::size_t kXattrNameMax = 255;    // XATTR_NAME_MAX
 constexpr std::size_t kXattrSizeMax = 65536;  // XATTR_SIZE_MAX
-
-struct XattrCloser {
-  void operator()(ext2_xattr_handle* h) const { ext2fs_xattrs_close(&h); }
-};
-using XattrHandle = std::unique_ptr<ext2_xattr_handle, XattrCloser>;
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.size() > prefix.size() && s.substr(0, prefix.size()) == prefix;
@@ -34,16 +30,6 @@ Status check_name(std::string_view name, std::string_view path) {
     if (starts_with(name, prefix)) return {};
   }
   return errno_error(EOPNOTSUPP, "xattr namespace of '" + std::string(name) + "'", path);
-}
-
-Result<XattrHandle> open_xattrs(Ext2Fs& fs, Ino ino, std::string_view path) {
-  ext2_xattr_handle* raw = nullptr;
-  errcode_t err = ext2fs_xattrs_open(fs.fs(), ino, &raw);
-  if (err) return ext2_error(err, "xattr: ext2fs_xattrs_open", path);
-  XattrHandle h(raw);
-  err = ext2fs_xattrs_read(h.get());
-  if (err) return ext2_error(err, "xattr: ext2fs_xattrs_read", path);
-  return h;
 }
 
 struct FoundValue {
@@ -82,6 +68,16 @@ Status check_user_target(Ext2Fs& fs, Ino ino, std::string_view name, std::string
 }
 
 }  // namespace
+
+Result<XattrHandle> open_xattrs(Ext2Fs& fs, Ino ino, std::string_view path) {
+  ext2_xattr_handle* raw = nullptr;
+  errcode_t err = ext2fs_xattrs_open(fs.fs(), ino, &raw);
+  if (err) return ext2_error(err, "xattr: ext2fs_xattrs_open", path);
+  XattrHandle h(raw);
+  err = ext2fs_xattrs_read(h.get());
+  if (err) return ext2_error(err, "xattr: ext2fs_xattrs_read", path);
+  return h;
+}
 
 Result<std::vector<uint8_t>> op_getxattr(Ext2Fs& fs, const RelPath& path, std::string_view name) {
   const std::string text = path.str();

@@ -68,10 +68,16 @@ OpenFlags to_open_flags(int flags) {
 }
 
 TimeSet to_time_set(const struct timespec& time) {
-  if (time.tv_nsec == UTIME_OMIT) return TimeSet{.kind = TimeSet::Kind::omit};
-  if (time.tv_nsec == UTIME_NOW) return TimeSet{.kind = TimeSet::Kind::now};
-  return TimeSet{.kind = TimeSet::Kind::at,
-                 .at = {.sec = time.tv_sec, .nsec = static_cast<uint32_t>(time.tv_nsec)}};
+  TimeSet set;
+  if (time.tv_nsec == UTIME_OMIT) {
+    set.kind = TimeSet::Kind::omit;
+  } else if (time.tv_nsec == UTIME_NOW) {
+    set.kind = TimeSet::Kind::now;
+  } else {
+    set.kind = TimeSet::Kind::at;
+    set.at = {.sec = time.tv_sec, .nsec = static_cast<uint32_t>(time.tv_nsec)};
+  }
+  return set;
 }
 
 Result<RenameFlags> to_rename_flags(unsigned flags) {

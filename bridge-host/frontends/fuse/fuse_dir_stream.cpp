@@ -38,10 +38,14 @@ Result<DirPage> DirStream::fetch(uint64_t cookie, bool with_attrs) {
   if (scheme_) return scheme_->readdir(path_, cookie, kPageEntries, with_attrs);
   // The mount root lists itself in one page; attributes of a scheme root would cost a round
   // trip to its guest each, so the kernel gets the type only and looks up what it needs.
-  DirPage page{.end = true};
+  DirPage page;
+  page.end = true;
   for (const auto& info : registry_->list()) {
-    if (!info.display && info.online)
-      page.entries.push_back(DirEntry{.name = info.name, .type = DT_DIR});
+    if (info.display || !info.online) continue;
+    DirEntry entry;
+    entry.name = info.name;
+    entry.type = DT_DIR;
+    page.entries.push_back(std::move(entry));
   }
   return page;
 }

@@ -4,3 +4,4 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse.h>
+#include <fuse_lowlevel.h>  // fuse_session_fd()

@@ -122,8 +122,11 @@ int link(const char* existing, const char* path) {
 }
 
 int chmod(const char* path, mode_t mode, fuse_file_info* fi) {
-  return guarded("chmod", path,
-                 [&] { return change_attr(path, fi, SetAttr{.mode = mode & 07777}); });
+  return guarded("chmod", path, [&] {
+    SetAttr changes;
+    changes.mode = mode & 07777;
+    return change_attr(path, fi, changes);
+  });
 }
 
 int chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
@@ -138,7 +141,9 @@ int chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
 int truncate(const char* path, off_t size, fuse_file_info* fi) {
   return guarded("truncate", path, [&]() -> int {
     if (size < 0) return -EINVAL;
-    return change_attr(path, fi, SetAttr{.size = static_cast<uint64_t>(size)});
+    SetAttr changes;
+    changes.size = static_cast<uint64_t>(size);
+    return change_attr(path, fi, changes);
   });
 }
 

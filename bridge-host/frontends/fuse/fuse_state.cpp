@@ -67,7 +67,8 @@ Result<Target> resolve(const char* raw) {
   if (raw == nullptr) return make_error(EBADF, "no path and no handle");
   auto path = parse_fuse_path(raw);
   if (!path) return path.error();
-  Target target{.path = std::move(path).value()};
+  Target target;
+  target.path = std::move(path).value();
   if (target.path.is_mount_root()) return target;
   target.scheme = current_state().registry.find_fs(target.path.scheme);
   if (!target.scheme) return make_error(ENOENT, "no filesystem scheme " + target.path.scheme);

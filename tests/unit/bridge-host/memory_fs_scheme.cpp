@@ -42,10 +42,6 @@ Timestamp resolve_time(const TimeSet& set, Timestamp current) {
   return current;
 }
 
-void set_size(MemoryFsScheme::Counters&, std::vector<std::byte>& data, uint64_t size) {
-  data.resize(size);
-}
-
 }  // namespace
 
 MemoryFsScheme::MemoryFsScheme(Options options) : options_(options) {
@@ -98,7 +94,9 @@ Result<MemoryFsScheme::Slot> MemoryFsScheme::slot(const RelPath& path) const {
   auto dir = lookup(path.parent());
   if (!dir) return dir.error();
   if (!(*dir)->is_dir()) return make_error(ENOTDIR, "parent is not a directory");
-  Slot out{.dir = *dir, .name = path.leaf().str()};
+  Slot out;
+  out.dir = *dir;
+  out.name = path.leaf().str();
   if (auto it = out.dir->children.find(out.name); it != out.dir->children.end())
     out.existing = it->second;
   return out;
@@ -114,7 +112,7 @@ Result<Attr> MemoryFsScheme::apply(Node& node, const SetAttr& changes) {
   if (changes.size) {
     if (node.is_dir()) return make_error(EISDIR, "truncate of a directory");
     if (!node.is_reg()) return make_error(EINVAL, "truncate of a special file");
-    set_size(counters_, node.data, *changes.size);
+    node.data.resize(*changes.size);
     node.attr.size = *changes.size;
     node.attr.mtime = now();
   }
@@ -294,9 +292,10 @@ Result<DirPage> MemoryFsScheme::readdir(const RelPath& dir, uint64_t cookie, uin
   std::advance(it, std::min<std::size_t>(cookie, children.size()));
   const uint32_t limit = std::min(max_entries, options_.max_dir_page);
   for (; it != children.end() && page.entries.size() < limit; ++it) {
-    DirEntry entry{.name = it->first,
-                   .ino = it->second->attr.ino,
-                   .type = static_cast<uint8_t>(IFTODT(it->second->attr.mode))};
+    DirEntry entry;
+    entry.name = it->first;
+    entry.ino = it->second->attr.ino;
+    entry.type = static_cast<uint8_t>(IFTODT(it->second->attr.mode));
     if (with_attrs) entry.attr = it->second->attr;
     page.entries.push_back(std::move(entry));
   }
