@@ -26,7 +26,9 @@ DirStream::DirStream(std::shared_ptr<FsScheme> scheme, RelPath path)
   rewind();
 }
 
-DirStream::DirStream(const SchemeRegistry& registry) : registry_(&registry) { rewind(); }
+DirStream::DirStream(const SchemeRegistry& registry) : registry_(&registry) {
+  rewind();
+}
 
 void DirStream::rewind() {
   page_ = Page{};
@@ -57,8 +59,8 @@ Result<bool> DirStream::load_from(uint64_t first, uint64_t cookie, uint64_t posi
     if (!page) return page.error();
     cookies_[first] = cookie;
     const bool stalled = page->entries.empty() && !page->end;
-    page_ = Page{.first = first, .page = std::move(page).value(), .with_attrs = with_attrs,
-                 .valid = true};
+    page_ = Page{
+        .first = first, .page = std::move(page).value(), .with_attrs = with_attrs, .valid = true};
     if (stalled) {
       // A page with nothing in it that is not the end would make us loop forever.
       spdlog::warn("readdir of {}: scheme returned an empty page before the end", path_.str());

@@ -44,7 +44,9 @@ void log_from_libfuse(fuse_log_level level, const char* fmt, va_list ap) {
 
 std::string mount_options(const FuseOptions& options) {
   // default_permissions: the kernel checks mode bits against the caller, as for a local disk.
-  std::string opts = "fsname=redox-bridge,subtype=scheme,default_permissions";
+  // nosuid,nodev (libfuse's default, stated because we rely on it): guest data is untrusted,
+  // so its setuid bits, file capabilities and device nodes mean nothing on the host.
+  std::string opts = "fsname=redox-bridge,subtype=scheme,default_permissions,nosuid,nodev";
   if (options.allow_other) opts += ",allow_other";
   return opts;
 }
@@ -72,9 +74,10 @@ Result<std::unique_ptr<FuseFrontend>> FuseFrontend::start(SchemeRegistry& regist
   std::unique_ptr<FuseFrontend> frontend(new FuseFrontend(registry, options, *path));
   if (auto mounted = frontend->mount(); !mounted) return mounted.error();
   if (auto ensured = fuse_impl::ensure_fusectl_mounted(); !ensured)
-    spdlog::warn("{} ({}): stop() cannot abort requests in flight; it waits for open files on {} "
-                 "to close",
-                 ensured.error().context, std::strerror(ensured.code()), *path);
+    spdlog::warn(
+        "{} ({}): stop() cannot abort requests in flight; it waits for open files on {} "
+        "to close",
+        ensured.error().context, std::strerror(ensured.code()), *path);
   frontend->loop_ = std::thread([raw = frontend.get()] { raw->run_loop(); });
   if (auto serving = frontend->wait_until_serving(); !serving) return serving.error();
   spdlog::info("FUSE frontend serving schemes at {}", *path);
@@ -148,8 +151,8 @@ void FuseFrontend::stop() {
   if (device_) {
     // ENOENT: the detach dropped the last reference and the kernel ended the connection.
     if (auto aborted = fuse_impl::abort_connection(*device_); !aborted && aborted.code() != ENOENT)
-      spdlog::warn("aborting FUSE connection of {}: {} ({})", mountpoint_,
-                   aborted.error().context, std::strerror(aborted.code()));
+      spdlog::warn("aborting FUSE connection of {}: {} ({})", mountpoint_, aborted.error().context,
+                   std::strerror(aborted.code()));
   }
   spdlog::info("FUSE frontend at {} stopped", mountpoint_);
 }

@@ -36,8 +36,7 @@ class FuseFrontend {
   // run with a warning, mounts, and starts the multi-threaded FUSE loop on its own threads.
   // Returns once the kernel has finished the FUSE handshake. EBUSY when a live FUSE filesystem
   // is already mounted there. The registry must outlive the frontend.
-  static Result<std::unique_ptr<FuseFrontend>> start(SchemeRegistry& registry,
-                                                     FuseOptions options);
+  static Result<std::unique_ptr<FuseFrontend>> start(SchemeRegistry& registry, FuseOptions options);
   // stop() and join. Must not run on a FUSE worker thread (it would wait for itself).
   ~FuseFrontend();
   // Thread-safe, idempotent, never blocks on the kernel or on a scheme: detaches the mount (it
@@ -57,7 +56,7 @@ class FuseFrontend {
   void run_loop();
   void release_session();
 
-  std::string mountpoint_;  // absolute, as /proc/self/mountinfo shows it
+  std::string mountpoint_;                           // absolute, as /proc/self/mountinfo shows it
   std::unique_ptr<fuse_impl::FrontendState> state_;  // libfuse's private data; outlives fuse_
   std::unique_ptr<fuse_impl::MountDevice> device_;   // our mount's st_dev, once mounted
   struct fuse* fuse_ = nullptr;

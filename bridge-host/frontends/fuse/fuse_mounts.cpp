@@ -74,13 +74,14 @@ Status write_text_file(const std::string& path, std::string_view text) {
 int probe_mount(const std::string& path) {
   struct statx stx;
   // INVARIANT: raw syscall; stx is a local the kernel fills.
-  if (::statx(AT_FDCWD, path.c_str(), AT_STATX_FORCE_SYNC | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) ==
-      0)
+  if (::statx(AT_FDCWD, path.c_str(), AT_STATX_FORCE_SYNC | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) == 0)
     return 0;
   return errno;
 }
 
-bool is_fuse_type(std::string_view fstype) { return fstype.starts_with("fuse"); }
+bool is_fuse_type(std::string_view fstype) {
+  return fstype.starts_with("fuse");
+}
 
 // One pass: 1 if a stale mount was cleared, 0 if nothing in the way, or an error.
 Result<bool> clear_one_stale_mount(const std::string& path) {
@@ -88,8 +89,9 @@ Result<bool> clear_one_stale_mount(const std::string& path) {
   if (!top || !is_fuse_type(top->fstype)) return false;
   int probe = probe_mount(path);
   if (probe == 0) {
-    return make_error(EBUSY, "mountpoint " + path + " is already in use by a live FUSE filesystem (" +
-                                 top->fstype + ", source " + top->source +
+    return make_error(EBUSY, "mountpoint " + path +
+                                 " is already in use by a live FUSE filesystem (" + top->fstype +
+                                 ", source " + top->source +
                                  "); stop the bridge-host serving it or unmount it");
   }
   if (probe != ENOTCONN)
@@ -142,7 +144,8 @@ Result<std::string> absolute_mountpoint(std::string_view text) {
   if (text.empty()) return make_error(EINVAL, "the FUSE mountpoint is empty");
   std::error_code ec;
   auto path = std::filesystem::absolute(std::filesystem::path(text), ec).lexically_normal();
-  if (ec) return make_error(ec.value(), "cannot make mountpoint " + std::string(text) + " absolute");
+  if (ec)
+    return make_error(ec.value(), "cannot make mountpoint " + std::string(text) + " absolute");
   if (!path.has_filename()) path = path.parent_path();  // "/scheme/" -> "/scheme"
   if (path == path.root_path()) return make_error(EINVAL, "cannot mount the scheme root over /");
   auto parent = std::filesystem::weakly_canonical(path.parent_path(), ec);
@@ -171,9 +174,10 @@ Status ensure_fusectl_mounted() {
   if (top && top->fstype == "fusectl") return {};
   if (::mount("fusectl", kFusectlDir, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
     return make_error(errno, std::string("cannot mount fusectl at ") + kFusectlDir);
-  spdlog::info("mounted the fuse control filesystem at {} (needed to stop the FUSE frontend "
-               "promptly)",
-               kFusectlDir);
+  spdlog::info(
+      "mounted the fuse control filesystem at {} (needed to stop the FUSE frontend "
+      "promptly)",
+      kFusectlDir);
   return {};
 }
 

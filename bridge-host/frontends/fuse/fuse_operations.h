@@ -36,8 +36,8 @@ int fsync(const char* path, int datasync, fuse_file_info* fi);
 int release(const char* path, fuse_file_info* fi);
 // fuse_ops_dirs.cpp: directory listings.
 int opendir(const char* path, fuse_file_info* fi);
-int readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t offset,
-            fuse_file_info* fi, fuse_readdir_flags flags);
+int readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t offset, fuse_file_info* fi,
+            fuse_readdir_flags flags);
 int releasedir(const char* path, fuse_file_info* fi);
 // fuse_ops_xattr.cpp: extended attributes.
 int setxattr(const char* path, const char* name, const char* value, size_t size, int flags);

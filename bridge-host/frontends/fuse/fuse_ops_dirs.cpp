@@ -20,8 +20,8 @@ int opendir(const char* path, fuse_file_info* fi) {
   });
 }
 
-int readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t offset,
-            fuse_file_info* fi, fuse_readdir_flags flags) {
+int readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t offset, fuse_file_info* fi,
+            fuse_readdir_flags flags) {
   return guarded("readdir", path, [&]() -> int {
     // fh is a HandleTable handle from opendir, never a pointer.
     auto stream = current_state().dirs.find(fi->fh);

@@ -34,7 +34,9 @@ int open_in(const Target& target, const OpenFlags& flags, uint32_t mode, fuse_fi
 
 // The kernel keeps requests far below INT_MAX (max_read, max_write); the clamp only keeps the
 // byte count representable in the int libfuse wants back.
-std::size_t clamp_request(std::size_t size) { return std::min<std::size_t>(size, INT_MAX); }
+std::size_t clamp_request(std::size_t size) {
+  return std::min<std::size_t>(size, INT_MAX);
+}
 
 }  // namespace
 

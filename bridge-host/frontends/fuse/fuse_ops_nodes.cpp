@@ -30,7 +30,9 @@ int change_attr(const char* path, fuse_file_info* fi, const SetAttr& changes) {
   return done ? 0 : negative_errno(done.error());
 }
 
-int reply_status(const Status& status) { return status ? 0 : negative_errno(status.error()); }
+int reply_status(const Status& status) {
+  return status ? 0 : negative_errno(status.error());
+}
 
 }  // namespace
 

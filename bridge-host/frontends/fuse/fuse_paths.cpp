@@ -11,8 +11,8 @@ Result<FusePath> parse_fuse_path(std::string_view path) {
 
   auto scheme = NameComponent::parse(first);
   if (!scheme) return scheme.error();
-  auto rel = RelPath::parse(slash == std::string_view::npos ? std::string_view{}
-                                                            : path.substr(slash + 1));
+  auto rel =
+      RelPath::parse(slash == std::string_view::npos ? std::string_view{} : path.substr(slash + 1));
   if (!rel) return rel.error();
   return FusePath{.scheme = scheme->str(), .rel = std::move(rel).value()};
 }

@@ -23,7 +23,9 @@ Attr make_root_attr() {
 }
 
 // Handles from an earlier frontend in this process must not match this one's.
-uint16_t random_boot_tag() { return static_cast<uint16_t>(std::random_device{}()); }
+uint16_t random_boot_tag() {
+  return static_cast<uint16_t>(std::random_device{}());
+}
 
 }  // namespace
 

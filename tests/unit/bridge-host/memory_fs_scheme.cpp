@@ -13,8 +13,8 @@ namespace bridge::test {
 
 struct MemoryFsScheme::Node {
   Attr attr;
-  std::vector<std::byte> data;                        // regular files
-  std::string target;                                 // symlinks
+  std::vector<std::byte> data;                           // regular files
+  std::string target;                                    // symlinks
   std::map<std::string, NodePtr, std::less<>> children;  // directories
   std::map<std::string, std::vector<uint8_t>, std::less<>> xattrs;
 
@@ -173,8 +173,8 @@ Result<Attr> MemoryFsScheme::fsetattr(FileId file, const SetAttr& changes) {
 
 // --- open files ---
 
-Result<OpenedFile> MemoryFsScheme::open(const RelPath& path, const OpenFlags& flags,
-                                        uint32_t mode, const Creds& creds) {
+Result<OpenedFile> MemoryFsScheme::open(const RelPath& path, const OpenFlags& flags, uint32_t mode,
+                                        const Creds& creds) {
   if (auto ok = enter(); !ok) return ok.error();
   if (flags.write || flags.create || flags.truncate) {
     if (auto ok = writable(); !ok) return ok.error();
@@ -482,7 +482,9 @@ Status MemoryFsScheme::removexattr(const RelPath& path, std::string_view name) {
 
 // --- test controls ---
 
-void MemoryFsScheme::set_online(bool online) { online_ = online; }
+void MemoryFsScheme::set_online(bool online) {
+  online_ = online;
+}
 
 void MemoryFsScheme::set_block_reads(bool block) {
   std::lock_guard lock(gate_mu_);
@@ -495,7 +497,9 @@ bool MemoryFsScheme::wait_for_blocked_read(std::chrono::milliseconds timeout) {
   return gate_cv_.wait_for(lock, timeout, [&] { return blocked_readers_ > 0; });
 }
 
-void MemoryFsScheme::throw_on_next_call() { throw_next_ = true; }
+void MemoryFsScheme::throw_on_next_call() {
+  throw_next_ = true;
+}
 
 Result<MemoryFsScheme::NodePtr> MemoryFsScheme::add_node(std::string_view path, uint32_t mode) {
   auto rel = RelPath::parse(path);

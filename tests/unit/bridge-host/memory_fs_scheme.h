@@ -52,8 +52,7 @@ class MemoryFsScheme final : public FsScheme {
   Result<OpenedFile> open(const RelPath& path, const OpenFlags& flags, uint32_t mode,
                           const Creds& creds) override;
   Result<std::size_t> read(FileId file, uint64_t offset, std::span<std::byte> out) override;
-  Result<std::size_t> write(FileId file, uint64_t offset,
-                            std::span<const std::byte> data) override;
+  Result<std::size_t> write(FileId file, uint64_t offset, std::span<const std::byte> data) override;
   Status fsync(FileId file, bool data_only) override;
   Status close(FileId file) override;
   Result<DirPage> readdir(const RelPath& dir, uint64_t cookie, uint32_t max_entries,
@@ -73,7 +72,7 @@ class MemoryFsScheme final : public FsScheme {
   Status removexattr(const RelPath& path, std::string_view name) override;
 
   // Test controls; all thread-safe.
-  void set_online(bool online);  // offline: every call fails EIO, as for a lost guest
+  void set_online(bool online);      // offline: every call fails EIO, as for a lost guest
   void set_block_reads(bool block);  // reads wait (holding no lock) until unblocked
   bool wait_for_blocked_read(std::chrono::milliseconds timeout);
   void throw_on_next_call();  // the next FsScheme call throws std::runtime_error
