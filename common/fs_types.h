@@ -92,4 +92,15 @@ struct XattrSetFlags {
   bool replace_only = false;
 };
 
+// A btrfs subvolume, as `bridgectl subvol list` shows it.
+struct SubvolInfo {
+  uint64_t id = 0;
+  uint64_t parent_id = 0;
+  std::string path;  // relative to the export root, no leading '/'
+  bool read_only = false;
+  uint64_t generation = 0;
+  std::vector<uint8_t> uuid;         // 16 bytes
+  std::vector<uint8_t> parent_uuid;  // 16 bytes; all zero unless a snapshot
+};
+
 }  // namespace bridge

@@ -35,6 +35,20 @@ class OpenFile {
   virtual Status fsync(bool data_only) = 0;
 };
 
+// Subvolumes and snapshots (btrfs). Paths are relative to the export root and confined to it.
+class SubvolumeOps {
+ public:
+  virtual ~SubvolumeOps() = default;
+  virtual Result<std::vector<SubvolInfo>> list_subvolumes() = 0;
+  virtual Status create_subvolume(const RelPath& path) = 0;
+  virtual Status snapshot(const RelPath& source, const RelPath& dest, bool read_only) = 0;
+  virtual Status delete_subvolume(const RelPath& path) = 0;
+  virtual Result<uint64_t> default_subvolume() = 0;
+  virtual Status set_default_subvolume(const RelPath& path) = 0;
+  virtual Result<bool> subvolume_read_only(const RelPath& path) = 0;
+  virtual Status set_subvolume_read_only(const RelPath& path, bool read_only) = 0;
+};
+
 class FsEngine {
  public:
   virtual ~FsEngine() = default;
@@ -71,6 +85,9 @@ class FsEngine {
   virtual Status removexattr(const RelPath& path, std::string_view name) = 0;
   // Everything written so far reaches the disk (shutdown calls it too).
   virtual Status sync() = 0;
+
+  // Subvolume operations when the filesystem has them (btrfs), else null.
+  virtual SubvolumeOps* subvolumes() { return nullptr; }
 };
 
 }  // namespace bridge::guest

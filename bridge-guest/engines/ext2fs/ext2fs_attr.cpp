@@ -24,6 +24,8 @@ void apply_time(Inode& inode, TimeField field, const TimeSet& set, Timestamp t) 
 Status truncate_ino(Ext2Fs& fs, Ino ino, uint64_t size, std::string_view path) {
   if (auto node = fs.find_open(ino)) return node->set_size(size, path);
   if (auto st = expand_inline_data(fs, ino, path); !st) return st;
+  uint64_t bs = fs.block_size();
+  if (auto st = release_last_block(fs, ino, (size + bs - 1) / bs, path); !st) return st;
   auto file = open_file_handle(fs.fs(), ino, path);
   if (!file) return file.error();
   errcode_t err = ext2fs_file_set_size2(file->get(), size);

@@ -177,9 +177,13 @@ Result<std::size_t> OpenInode::write(uint64_t offset, std::span<const std::byte>
     done += wrote;
   }
   // Keep the rule that the buffer is never dirty between calls (see the header).
-  errcode_t flush_err = ext2fs_file_flush(file_.get());
-  if (!err) err = flush_err;
-  if (err && done == 0) return ext2_error(err, "write: ext2fs_file_write", path);
+  if (!err) err = ext2fs_file_flush(file_.get());
+  if (err) {
+    // A failed block allocation leaves the block it was for dirty in the handle, beyond what
+    // was written and counted: it must never reach the disk.
+    if (auto st = discard_buffer(path); !st) return st.error();
+    if (done == 0) return ext2_error(err, "write: ext2fs_file_write", path);
+  }
 
   auto inode = fs_->read_inode(ino_, "write: read inode", path);
   if (!inode) return inode.error();
@@ -191,6 +195,9 @@ Result<std::size_t> OpenInode::write(uint64_t offset, std::span<const std::byte>
 Status OpenInode::set_size(uint64_t new_size, std::string_view path) {
   if (auto st = flush(); !st) return st;
   if (auto st = leave_inode(path); !st) return st;
+  uint64_t bs = fs_->block_size();
+  if (auto st = release_last_block(*fs_, ino_, (new_size + bs - 1) / bs, path); !st) return st;
+  if (auto st = reopen(path); !st) return st;
   errcode_t err = ext2fs_file_set_size2(file_.get(), new_size);
   if (err) return ext2_error(err, "truncate: ext2fs_file_set_size2", path);
   // The handle may still buffer a block that lay past the new end: start afresh.
@@ -200,6 +207,12 @@ Status OpenInode::set_size(uint64_t new_size, std::string_view path) {
 Status OpenInode::leave_inode(std::string_view path) {
   if (!(ext2fs_file_get_inode(file_.get())->i_flags & EXT4_INLINE_DATA_FL)) return {};
   if (auto st = expand_inline_data(*fs_, ino_, path); !st) return st;
+  return reopen(path);
+}
+
+Status OpenInode::discard_buffer(std::string_view path) {
+  // Closing flushes: that fails again for want of space, and the buffer is freed unwritten.
+  (void)ext2fs_file_close(file_.release());
   return reopen(path);
 }
 

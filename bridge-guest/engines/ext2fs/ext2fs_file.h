@@ -67,6 +67,8 @@ class OpenInode {
   Result<std::size_t> read_buffered(uint64_t offset, std::span<std::byte> out,
                                     std::string_view path);
   Status reopen(std::string_view path);
+  // Drops the handle's block buffer without counting on it reaching the disk.
+  Status discard_buffer(std::string_view path);
   // Before contents or size change: see expand_inline_data.
   Status leave_inode(std::string_view path);
 

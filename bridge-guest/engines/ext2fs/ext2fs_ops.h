@@ -4,6 +4,7 @@
 //   ext2fs_attr.cpp    getattr, setattr, readlink, statfs
 //   ext2fs_create.cpp  new inodes: files, mkdir, symlink, link
 //   ext2fs_remove.cpp  unlink, rmdir, dropping links and freeing inodes
+//   ext2fs_punch.cpp   freeing blocks (around a libext2fs 1.47.0 bug)
 //   ext2fs_rename.cpp  rename and exchange
 //   ext2fs_readdir.cpp readdir pages and cookies
 //   ext2fs_xattr.cpp   extended attributes
@@ -91,6 +92,13 @@ Status drop_link(Ext2Fs& fs, Ino ino, std::string_view path);
 Status drop_dir(Ext2Fs& fs, Ino ino, std::string_view path);
 // Releases the inode's blocks, xattr block and inode number.
 Status free_inode(Ext2Fs& fs, Ino ino, Inode& inode, std::string_view path);
+
+// ---- punching (ext2fs_punch.cpp) ----
+// Works around libext2fs 1.47.0 failing to free an extent that ends at the filesystem's last
+// block: if this extent-mapped file maps that block at or after from_lblk, unmaps and frees it.
+Status release_last_block(Ext2Fs& fs, Ino ino, blk64_t from_lblk, std::string_view path);
+// Frees every data block of inode (writing it first and reloading it after).
+Status punch_all(Ext2Fs& fs, Ino ino, Inode& inode, std::string_view path);
 
 // ---- rename ----
 Status op_rename(Ext2Fs& fs, const RelPath& from, const RelPath& to, RenameFlags flags);

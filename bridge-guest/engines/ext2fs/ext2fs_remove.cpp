@@ -46,11 +46,7 @@ Status free_inode(Ext2Fs& fs, Ino ino, Inode& inode, std::string_view path) {
   }
   errcode_t err = ext2fs_free_ext_attr(raw, ino, &inode.raw);
   if (err) return ext2_error(err, "unlink: ext2fs_free_ext_attr", path);
-  // Fast symlinks and inline data keep their bytes in the inode: nothing to punch.
-  if (ext2fs_inode_has_valid_blocks2(raw, inode.base())) {
-    err = ext2fs_punch(raw, ino, inode.base(), nullptr, 0, ~0ULL);
-    if (err) return ext2_error(err, "unlink: ext2fs_punch", path);
-  }
+  if (auto st = punch_all(fs, ino, inode, path); !st) return st;
   inode.raw.i_links_count = 0;
   inode.raw.i_dtime = static_cast<uint32_t>(::time(nullptr));
   if (auto st = fs.write_inode(ino, inode, "unlink: write inode", path); !st) return st;

@@ -73,11 +73,7 @@ Result<std::unique_ptr<FuseFrontend>> FuseFrontend::start(SchemeRegistry& regist
   fuse_set_log_func(log_from_libfuse);
   std::unique_ptr<FuseFrontend> frontend(new FuseFrontend(registry, options, *path));
   if (auto mounted = frontend->mount(); !mounted) return mounted.error();
-  if (auto ensured = fuse_impl::ensure_fusectl_mounted(); !ensured)
-    spdlog::warn(
-        "{} ({}): stop() cannot abort requests in flight; it waits for open files on {} "
-        "to close",
-        ensured.error().context, std::strerror(ensured.code()), *path);
+  frontend->open_abort_file();
   frontend->loop_ = std::thread([raw = frontend.get()] { raw->run_loop(); });
   if (auto serving = frontend->wait_until_serving(); !serving) return serving.error();
   spdlog::info("FUSE frontend serving schemes at {}", *path);
@@ -100,6 +96,20 @@ Status FuseFrontend::mount() {
     return make_error(EIO, "FUSE mount at " + mountpoint_ + " is not in /proc/self/mountinfo");
   device_ = std::make_unique<MountDevice>(top->device);
   return {};
+}
+
+void FuseFrontend::open_abort_file() {
+  Status ready = fuse_impl::ensure_fusectl_mounted();
+  if (ready) {
+    auto file = fuse_impl::open_abort_file(*device_);
+    if (file) abort_file_ = std::move(file).value();
+    if (!file) ready = file.error();
+  }
+  if (!ready)
+    spdlog::warn(
+        "{} ({}): stop() cannot abort requests in flight; the FUSE loop at {} ends only "
+        "once no file on it is open",
+        ready.error().context, std::strerror(ready.code()), mountpoint_);
 }
 
 Status FuseFrontend::wait_until_serving() {
@@ -148,9 +158,8 @@ void FuseFrontend::stop() {
   if (device_ && mounted_here(mountpoint_, *device_) &&
       ::umount2(mountpoint_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
     spdlog::warn("detaching FUSE mount {} failed: {}", mountpoint_, std::strerror(errno));
-  if (device_) {
-    // ENOENT: the detach dropped the last reference and the kernel ended the connection.
-    if (auto aborted = fuse_impl::abort_connection(*device_); !aborted && aborted.code() != ENOENT)
+  if (abort_file_) {
+    if (auto aborted = fuse_impl::abort_connection(abort_file_); !aborted)
       spdlog::warn("aborting FUSE connection of {}: {} ({})", mountpoint_, aborted.error().context,
                    std::strerror(aborted.code()));
   }

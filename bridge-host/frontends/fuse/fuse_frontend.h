@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "schemes/scheme_registry.h"
 
 struct fuse;  // libfuse's handle; its header stays out of this one (FUSE_USE_VERSION is ours)
@@ -52,6 +53,7 @@ class FuseFrontend {
  private:
   FuseFrontend(SchemeRegistry& registry, FuseOptions options, std::string mountpoint);
   Status mount();
+  void open_abort_file();
   Status wait_until_serving();
   void run_loop();
   void release_session();
@@ -59,6 +61,7 @@ class FuseFrontend {
   std::string mountpoint_;                           // absolute, as /proc/self/mountinfo shows it
   std::unique_ptr<fuse_impl::FrontendState> state_;  // libfuse's private data; outlives fuse_
   std::unique_ptr<fuse_impl::MountDevice> device_;   // our mount's st_dev, once mounted
+  UniqueFd abort_file_;  // our connection's fusectl abort file; invalid if fusectl is missing
   struct fuse* fuse_ = nullptr;
   std::thread loop_;
   std::mutex stop_mu_;  // guards stopped_; a second stop() waits until the first is done

@@ -181,10 +181,20 @@ Status ensure_fusectl_mounted() {
   return {};
 }
 
-Status abort_connection(MountDevice device) {
+Result<UniqueFd> open_abort_file(MountDevice device) {
   // The control directory is named after the kernel's internal dev_t: major << 20 | minor.
   const unsigned long id = (static_cast<unsigned long>(device.major) << 20) | device.minor;
-  return write_text_file(std::string(kFusectlDir) + "/" + std::to_string(id) + "/abort", "1");
+  const std::string path = std::string(kFusectlDir) + "/" + std::to_string(id) + "/abort";
+  // INVARIANT: raw open of a fusectl attribute; the fd is owned by the returned UniqueFd.
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return make_error(errno, "open " + path);
+  return fd;
+}
+
+Status abort_connection(const UniqueFd& abort_file) {
+  // INVARIANT: raw write to the fusectl attribute opened by open_abort_file().
+  if (::write(abort_file.get(), "1", 1) < 0) return make_error(errno, "write to fusectl abort");
+  return {};
 }
 
 Status set_readahead_kb(MountDevice device, unsigned kb) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace bridge::host::fuse_impl {
 
@@ -43,8 +44,13 @@ Status prepare_mountpoint(const std::string& path);
 // The fuse control filesystem is how a connection is aborted; systemd mounts it at boot, a
 // container often does not. Mounts it if missing (we run as root).
 Status ensure_fusectl_mounted();
+// The connection's abort file, opened while `device` is known to be ours. Device numbers are
+// reused as soon as a mount goes away, so the file is opened up front, not looked up by number
+// at stop time: a write through this fd can only ever reach our connection (once it is gone
+// the kernel detaches the file from it and the write does nothing).
+Result<UniqueFd> open_abort_file(MountDevice device);
 // Fails every request in flight on the connection and wakes every thread reading /dev/fuse.
-Status abort_connection(MountDevice device);
+Status abort_connection(const UniqueFd& abort_file);
 // The kernel offers at most 128 KiB of readahead in FUSE_INIT and only lets a server lower it;
 // the bdi knob raises it after the handshake.
 Status set_readahead_kb(MountDevice device, unsigned kb);

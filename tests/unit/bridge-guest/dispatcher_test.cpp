@@ -28,9 +28,10 @@ class DispatcherTest : public ::testing::Test {
     fs::create_directories(dir_ / "tree/home");
     std::ofstream(dir_ / "tree/home/file") << "0123456789";
     std::string image = (dir_ / "x.img").string();
-    ASSERT_EQ(std::system(("mke2fs -q -t ext4 -d " + (dir_ / "tree").string() + " -F " + image +
-                           " 16M").c_str()),
-              0);
+    ASSERT_EQ(
+        std::system(
+            ("mke2fs -q -t ext4 -d " + (dir_ / "tree").string() + " -F " + image + " 16M").c_str()),
+        0);
     ExportSpec spec{"ext4", "ext2fs", image, false};
     auto engine = open_engine(spec);
     ASSERT_TRUE(engine.ok()) << engine.error().context;
@@ -70,7 +71,8 @@ class DispatcherTest : public ::testing::Test {
     return {reinterpret_cast<const std::byte*>(b.begin()), b.size()};
   }
 
-  static void path(capnp::List<capnp::Text>::Builder out, std::initializer_list<const char*> parts) {
+  static void path(capnp::List<capnp::Text>::Builder out,
+                   std::initializer_list<const char*> parts) {
     unsigned i = 0;
     for (auto p : parts) out.set(i++, p);
   }
