@@ -9,9 +9,19 @@
 namespace bridge::guest {
 namespace {
 
+uint64_t capability(wire::Export::Capability c) { return uint64_t{1} << static_cast<unsigned>(c); }
+
 void set_error(wire::Response::Builder response, const Error& error) {
   response.getResult().setError(to_wire_errno(error.code));
   if (!error.context.empty()) response.setMessage(error.context);
+}
+
+kj::Array<capnp::word> error_frame(uint64_t id, const Error& error) {
+  capnp::MallocMessageBuilder message;
+  auto response = message.initRoot<wire::Message>().initResponse();
+  response.setId(id);
+  set_error(response, error);
+  return frame::encode(message);
 }
 
 }  // namespace
@@ -27,15 +37,17 @@ void Dispatcher::describe(const std::string& guest_name, wire::Hello::Builder he
   hello.setBootId(boot_id_);
   auto list = hello.initExports(static_cast<unsigned>(exports_.size()));
   for (unsigned i = 0; i < exports_.size(); ++i) {
-    const ServedExport& exp = *exports_[i];
+    ServedExport& exp = *exports_[i];  // unique_ptr: const here does not reach the engine
     auto out = list[i];
     out.setName(exp.spec().name);
     out.setKind(wire::Export::Kind::FILESYSTEM);
     out.setEngine(std::string(exp.engine().engine_name()));
     out.setReadOnly(exp.engine().read_only());
-    out.setCapabilities((1u << static_cast<unsigned>(wire::Export::Capability::XATTR)) |
-                        (1u << static_cast<unsigned>(wire::Export::Capability::HARDLINKS)) |
-                        (1u << static_cast<unsigned>(wire::Export::Capability::SYMLINKS)));
+    uint64_t caps = capability(wire::Export::Capability::XATTR) |
+                    capability(wire::Export::Capability::HARDLINKS) |
+                    capability(wire::Export::Capability::SYMLINKS);
+    if (exp.engine().subvolumes()) caps |= capability(wire::Export::Capability::SUBVOLUMES);
+    out.setCapabilities(caps);
     out.setNote(exp.engine().note());
   }
 }
@@ -47,32 +59,25 @@ kj::Array<capnp::word> Dispatcher::handle(wire::Request::Reader request) {
   try {
     id = request.getId();
     response.setId(id);
-    Status status;
-    if (request.getExport() >= exports_.size()) {
-      status = make_error(ENODEV, "no export #" + std::to_string(request.getExport()));
-    } else {
-      status = dispatch_fs(*exports_[request.getExport()], request, response, message);
-    }
+    Status status = request.getExport() < exports_.size()
+                        ? dispatch_fs(*exports_[request.getExport()], request, response, message)
+                        : make_error(ENODEV, "no export #" + std::to_string(request.getExport()));
     if (!status) set_error(response, status.error());
   } catch (const kj::Exception& e) {
     // A malformed request must not take the connection down with it: answer it and go on. A
     // fresh message is used because the half-built one may hold partial results.
     spdlog::warn("request {}: malformed: {}", id, e.getDescription().cStr());
-    capnp::MallocMessageBuilder fresh;
-    auto r = fresh.initRoot<wire::Message>().initResponse();
-    r.setId(id);
-    set_error(r, make_error(EPROTO, "malformed request"));
-    return frame::encode(fresh);
+    return error_frame(id, make_error(EPROTO, "malformed request"));
   }
-  return frame::encode(message);
+  auto out = frame::encode(message);
+  // The host closes a connection that sends a frame above the cap: answer E2BIG instead.
+  if (out.size() * sizeof(capnp::word) > wire::FRAME_MAX)
+    return error_frame(id, make_error(E2BIG, "response larger than the frame limit"));
+  return out;
 }
 
 kj::Array<capnp::word> Dispatcher::canceled(uint64_t id) {
-  capnp::MallocMessageBuilder message;
-  auto response = message.initRoot<wire::Message>().initResponse();
-  response.setId(id);
-  response.getResult().setError(wire::Errno::CANCELED);
-  return frame::encode(message);
+  return error_frame(id, make_error(ECANCELED));
 }
 
 }  // namespace bridge::guest

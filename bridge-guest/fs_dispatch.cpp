@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "bridge-guest/subvol_dispatch.h"
 #include "schema/fs_codec.h"
 
 namespace bridge::guest {
@@ -250,6 +251,7 @@ Status dispatch_fs(ServedExport& exp, wire::Request::Reader request,
     case Op::LISTXATTR: return op_listxattr(c, op.getListxattr());
     case Op::PING: response.getResult().setPong(); return {};
     case Op::SUBVOL:
+      if (auto* ops = exp.engine().subvolumes()) return dispatch_subvol(*ops, op.getSubvol(), response);
       return make_error(ENOTSUP, "export '" + exp.spec().name + "' has no subvolumes (not btrfs)");
     case Op::DRM: return make_error(ENODEV, "export '" + exp.spec().name + "' is not a display");
   }

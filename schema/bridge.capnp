@@ -37,6 +37,7 @@ const inlineDataMax :UInt32 = 1048576;   # 1 MiB of payload per read/write
 const componentBytesMax :UInt32 = 255;   # bytes in one path component
 const pathComponentsMax :UInt32 = 256;
 const readdirEntriesMax :UInt32 = 1024;
+const subvolumesMax :UInt32 = 4096;      # entries in one subvolume list
 
 # The vsock port the guest dials on the host (CID 2).
 const vsockPort :UInt32 = 5151;

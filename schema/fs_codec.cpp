@@ -250,4 +250,53 @@ Result<DirPage> decode(wire::DirPage::Reader in) {
   }
 }
 
+namespace {
+
+std::vector<uint8_t> bytes_of(capnp::Data::Reader data) { return {data.begin(), data.end()}; }
+
+Result<SubvolInfo> decode_subvol(wire::Subvolume::Reader in) {
+  SubvolInfo out{in.getId(), in.getParentId(), in.getPath(), in.getReadOnly(), in.getGeneration(),
+                 bytes_of(in.getUuid()), bytes_of(in.getParentUuid())};
+  if ((!out.uuid.empty() && out.uuid.size() != 16) ||
+      (!out.parent_uuid.empty() && out.parent_uuid.size() != 16))
+    return make_error(EPROTO, "subvolume uuid is not 16 bytes");
+  if (!out.path.empty()) {
+    auto path = RelPath::parse(out.path);
+    if (!path || path->str() != "/" + out.path)
+      return make_error(EPROTO, "subvolume path is not a plain relative path");
+  }
+  return out;
+}
+
+}  // namespace
+
+void encode(const std::vector<SubvolInfo>& in, capnp::List<wire::Subvolume>::Builder out) {
+  for (unsigned i = 0; i < in.size(); ++i) {
+    auto o = out[i];
+    o.setId(in[i].id);
+    o.setParentId(in[i].parent_id);
+    o.setPath(in[i].path);
+    o.setReadOnly(in[i].read_only);
+    o.setGeneration(in[i].generation);
+    o.setUuid(kj::arrayPtr(in[i].uuid.data(), in[i].uuid.size()));
+    o.setParentUuid(kj::arrayPtr(in[i].parent_uuid.data(), in[i].parent_uuid.size()));
+  }
+}
+
+Result<std::vector<SubvolInfo>> decode(capnp::List<wire::Subvolume>::Reader in) {
+  if (in.size() > wire::SUBVOLUMES_MAX)
+    return make_error(EPROTO, "subvolume list above " + std::to_string(wire::SUBVOLUMES_MAX));
+  std::vector<SubvolInfo> out;
+  try {
+    for (auto s : in) {
+      auto info = decode_subvol(s);
+      if (!info) return info.error();
+      out.push_back(std::move(info).value());
+    }
+  } catch (const kj::Exception& e) {
+    return make_error(EPROTO, std::string("malformed subvolume list: ") + e.getDescription().cStr());
+  }
+  return out;
+}
+
 }  // namespace bridge::codec

@@ -52,4 +52,9 @@ void encode(const DirPage& in, wire::DirPage::Builder out);
 // peer broke the protocol, the caller's request was fine. Never throws.
 Result<DirPage> decode(wire::DirPage::Reader in);
 
+// Subvolume lists: paths must be relative paths of valid components (checked like any path),
+// uuids 16 bytes or empty; a list above subvolumesMax is refused (EPROTO).
+void encode(const std::vector<SubvolInfo>& in, capnp::List<wire::Subvolume>::Builder out);
+Result<std::vector<SubvolInfo>> decode(capnp::List<wire::Subvolume>::Reader in);
+
 }  // namespace bridge::codec

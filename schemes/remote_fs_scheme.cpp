@@ -270,6 +270,63 @@ Status RemoteFsScheme::removexattr(const RelPath& path, std::string_view name) {
   return expect_done(call({}, [&](Op::Builder op) { set_xattr(op.initRemovexattr(), path, name); }));
 }
 
+Result<std::vector<SubvolInfo>> RemoteFsScheme::list_subvolumes() {
+  auto reply = call({}, [](Op::Builder op) { op.initSubvol().setList(); });
+  return expect<std::vector<SubvolInfo>>(std::move(reply), Which::SUBVOLS,
+                                         [](auto r) { return codec::decode(r.getSubvols()); });
+}
+
+Status RemoteFsScheme::create_subvolume(const RelPath& path) {
+  return expect_done(call({}, [&](Op::Builder op) {
+    auto s = op.initSubvol();
+    codec::set_path(path, [&](unsigned n) { return s.initCreate(n); });
+  }));
+}
+
+Status RemoteFsScheme::snapshot(const RelPath& source, const RelPath& dest, bool read_only) {
+  return expect_done(call({}, [&](Op::Builder op) {
+    auto s = op.initSubvol().initSnapshot();
+    codec::set_path(source, [&](unsigned n) { return s.initSource(n); });
+    codec::set_path(dest, [&](unsigned n) { return s.initDest(n); });
+    s.setReadOnly(read_only);
+  }));
+}
+
+Status RemoteFsScheme::delete_subvolume(const RelPath& path) {
+  return expect_done(call({}, [&](Op::Builder op) {
+    auto s = op.initSubvol();
+    codec::set_path(path, [&](unsigned n) { return s.initDelete(n); });
+  }));
+}
+
+Result<uint64_t> RemoteFsScheme::default_subvolume() {
+  auto reply = call({}, [](Op::Builder op) { op.initSubvol().setGetDefault(); });
+  return expect<uint64_t>(std::move(reply), Which::SUBVOL_ID, [](auto r) { return r.getSubvolId(); });
+}
+
+Status RemoteFsScheme::set_default_subvolume(const RelPath& path) {
+  return expect_done(call({}, [&](Op::Builder op) {
+    auto s = op.initSubvol();
+    codec::set_path(path, [&](unsigned n) { return s.initSetDefault(n); });
+  }));
+}
+
+Result<bool> RemoteFsScheme::subvolume_read_only(const RelPath& path) {
+  auto reply = call({}, [&](Op::Builder op) {
+    auto s = op.initSubvol();
+    codec::set_path(path, [&](unsigned n) { return s.initGetReadOnly(n); });
+  });
+  return expect<bool>(std::move(reply), Which::READ_ONLY, [](auto r) { return r.getReadOnly(); });
+}
+
+Status RemoteFsScheme::set_subvolume_read_only(const RelPath& path, bool read_only) {
+  return expect_done(call({}, [&](Op::Builder op) {
+    auto s = op.initSubvol().initSetReadOnly();
+    set_path(path, s);
+    s.setReadOnly(read_only);
+  }));
+}
+
 void RemoteFsScheme::forward(wire::Request::Reader request, RequestForwarder::Completion done) {
   auto message = std::make_unique<capnp::MallocMessageBuilder>();
   try {

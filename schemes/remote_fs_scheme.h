@@ -8,10 +8,11 @@
 #include "schemes/fs_scheme.h"
 #include "schemes/guest_channel.h"
 #include "schemes/request_forwarder.h"
+#include "schemes/subvolume_scheme.h"
 
 namespace bridge {
 
-class RemoteFsScheme : public FsScheme, public RequestForwarder {
+class RemoteFsScheme : public FsScheme, public SubvolumeScheme, public RequestForwarder {
  public:
   RemoteFsScheme(std::shared_ptr<GuestChannel> channel, uint16_t export_index, bool read_only);
 
@@ -44,6 +45,16 @@ class RemoteFsScheme : public FsScheme, public RequestForwarder {
                   XattrSetFlags flags) override;
   Result<std::vector<std::string>> listxattr(const RelPath& path) override;
   Status removexattr(const RelPath& path, std::string_view name) override;
+
+  // Subvolumes: the guest answers ENOTSUP when the export has none.
+  Result<std::vector<SubvolInfo>> list_subvolumes() override;
+  Status create_subvolume(const RelPath& path) override;
+  Status snapshot(const RelPath& source, const RelPath& dest, bool read_only) override;
+  Status delete_subvolume(const RelPath& path) override;
+  Result<uint64_t> default_subvolume() override;
+  Status set_default_subvolume(const RelPath& path) override;
+  Result<bool> subvolume_read_only(const RelPath& path) override;
+  Status set_subvolume_read_only(const RelPath& path, bool read_only) override;
 
   void forward(wire::Request::Reader request, RequestForwarder::Completion done) override;
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <memory>
 
 #include "schemes/remote_fs_scheme.h"
@@ -270,6 +271,87 @@ int cmd_status(const Context& ctx, const Args& args) {
                 s.engine.c_str(), s.read_only ? "ro" : "rw", s.guest.c_str(), s.note.c_str());
   }
   return 0;
+}
+
+namespace {
+
+constexpr const char* kSubvolUsage =
+    "subvol list SCHEME:/ | create PATH | snapshot [-r] SOURCE DEST | delete PATH |\n"
+    "       get-default SCHEME:/ | set-default PATH | readonly PATH [on|off]";
+
+std::string uuid_string(const std::vector<uint8_t>& uuid) {
+  if (uuid.size() != 16 || std::all_of(uuid.begin(), uuid.end(), [](uint8_t b) { return b == 0; }))
+    return "-";
+  char buf[40];
+  std::snprintf(buf, sizeof buf,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", uuid[0],
+                uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7], uuid[8], uuid[9],
+                uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]);
+  return buf;
+}
+
+int subvol_list(Target& t) {
+  auto subvols = t.fs->list_subvolumes();
+  if (!subvols) return report("subvol list", subvols.error());
+  std::printf("%-6s %-6s %-4s %-36s %s\n", "ID", "PARENT", "MODE", "SNAPSHOT OF (UUID)", "PATH");
+  for (const auto& s : *subvols) {
+    std::printf("%-6llu %-6llu %-4s %-36s %s\n", static_cast<unsigned long long>(s.id),
+                static_cast<unsigned long long>(s.parent_id), s.read_only ? "ro" : "rw",
+                uuid_string(s.parent_uuid).c_str(), s.path.c_str());
+  }
+  return 0;
+}
+
+int subvol_snapshot(const Context& ctx, Args args) {
+  bool read_only = !args.empty() && args[0] == "-r";
+  if (read_only) args.erase(args.begin());
+  if (args.size() != 2) return usage(kSubvolUsage);
+  auto t = open_target(ctx, args[0]);
+  if (!t) return report("subvol snapshot " + args[0], t.error());
+  auto dest = parse_scheme_path(args[1]);
+  if (!dest) return report("subvol snapshot " + args[1], dest.error());
+  if (dest->scheme != t->where.scheme)
+    return report("subvol snapshot", make_error(EXDEV, "source and destination are on different schemes"));
+  auto st = t->fs->snapshot(t->where.path, dest->path, read_only);
+  return st ? 0 : report("subvol snapshot " + args[0] + " " + args[1], st.error());
+}
+
+int subvol_readonly(Target& t, const Args& args) {
+  if (args.size() == 2) {
+    auto ro = t.fs->subvolume_read_only(t.where.path);
+    if (!ro) return report("subvol readonly " + args[1], ro.error());
+    std::printf("%s\n", *ro ? "on" : "off");
+    return 0;
+  }
+  if (args[2] != "on" && args[2] != "off") return usage(kSubvolUsage);
+  auto st = t.fs->set_subvolume_read_only(t.where.path, args[2] == "on");
+  return st ? 0 : report("subvol readonly " + args[1], st.error());
+}
+
+}  // namespace
+
+int cmd_subvol(const Context& ctx, const Args& args) {
+  if (args.empty()) return usage(kSubvolUsage);
+  const std::string& verb = args[0];
+  if (verb == "snapshot") return subvol_snapshot(ctx, Args(args.begin() + 1, args.end()));
+  if (args.size() < 2 || args.size() > 3 || (args.size() == 3 && verb != "readonly"))
+    return usage(kSubvolUsage);
+  auto t = open_target(ctx, args[1]);
+  if (!t) return report("subvol " + verb + " " + args[1], t.error());
+  Status st;
+  if (verb == "list") return subvol_list(*t);
+  if (verb == "readonly") return subvol_readonly(*t, args);
+  if (verb == "get-default") {
+    auto id = t->fs->default_subvolume();
+    if (!id) return report("subvol get-default", id.error());
+    std::printf("%llu\n", static_cast<unsigned long long>(*id));
+    return 0;
+  }
+  if (verb == "create") st = t->fs->create_subvolume(t->where.path);
+  else if (verb == "delete") st = t->fs->delete_subvolume(t->where.path);
+  else if (verb == "set-default") st = t->fs->set_default_subvolume(t->where.path);
+  else return usage(kSubvolUsage);
+  return st ? 0 : report("subvol " + verb + " " + args[1], st.error());
 }
 
 }  // namespace bridge::ctl

@@ -20,5 +20,6 @@ int cmd_put(const Context& ctx, const Args& args);
 int cmd_rm(const Context& ctx, const Args& args);
 int cmd_mkdir(const Context& ctx, const Args& args);
 int cmd_status(const Context& ctx, const Args& args);
+int cmd_subvol(const Context& ctx, const Args& args);
 
 }  // namespace bridge::ctl

@@ -21,6 +21,12 @@ Commands:
   rm PATH...             remove files and empty directories
   mkdir [-p] PATH...     make directories (0755)
   status                 list schemes, their guests and state
+  subvol list SCHEME:/                 btrfs subvolumes of a scheme
+  subvol create PATH                   make a subvolume
+  subvol snapshot [-r] SOURCE DEST     snapshot a subvolume (-r: read-only)
+  subvol delete PATH                   delete a subvolume
+  subvol get-default SCHEME:/ | set-default PATH
+  subvol readonly PATH [on|off]        show or set a subvolume's read-only flag
 
 Options:
   --control PATH         bridge-host's control socket (default /run/redox-bridge/control.sock)
@@ -36,7 +42,7 @@ constexpr Command kCommands[] = {
     {"cat", bridge::ctl::cmd_cat},   {"ls", bridge::ctl::cmd_ls},
     {"stat", bridge::ctl::cmd_stat}, {"put", bridge::ctl::cmd_put},
     {"rm", bridge::ctl::cmd_rm},     {"mkdir", bridge::ctl::cmd_mkdir},
-    {"status", bridge::ctl::cmd_status},
+    {"status", bridge::ctl::cmd_status}, {"subvol", bridge::ctl::cmd_subvol},
 };
 
 }  // namespace

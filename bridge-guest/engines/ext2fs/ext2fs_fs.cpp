@@ -72,6 +72,7 @@ Result<FilsysHandle> open_checked(const std::string& source, bool rw, bool exclu
 
 Status check_source(const std::string& source, bool& is_block_device) {
   struct stat st {};
+  // INVARIANT: stat(2) on a NUL-terminated path into a local struct; errno read right after.
   if (::stat(source.c_str(), &st) != 0) {
     int e = errno;
     return make_error(

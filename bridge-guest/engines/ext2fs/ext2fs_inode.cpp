@@ -77,6 +77,7 @@ void Inode::set_gid(uint32_t gid) {
 
 Timestamp now() {
   timespec ts{};
+  // INVARIANT: CLOCK_REALTIME always exists, so this cannot fail; ts is a local.
   clock_gettime(CLOCK_REALTIME, &ts);
   return Timestamp{ts.tv_sec, static_cast<uint32_t>(ts.tv_nsec)};
 }

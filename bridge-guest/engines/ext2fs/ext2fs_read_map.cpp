@@ -133,9 +133,8 @@ class RunReader {
   }
 
  private:
-  Status read_blocks(blk64_t pblk, std::size_t count, void* dst) {
+  Status read_blocks(blk64_t pblk, std::size_t count, std::byte* out) {
     constexpr std::size_t kMaxBlocksPerCall = 1 << 16;  // io_channel_read_blk64 takes an int
-    auto* out = static_cast<std::byte*>(dst);
     while (count > 0) {
       std::size_t n = std::min(count, kMaxBlocksPerCall);
       errcode_t err = io_channel_read_blk64(fs_->io, pblk, static_cast<int>(n), out);

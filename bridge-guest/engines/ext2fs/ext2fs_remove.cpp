@@ -48,6 +48,7 @@ Status free_inode(Ext2Fs& fs, Ino ino, Inode& inode, std::string_view path) {
   if (err) return ext2_error(err, "unlink: ext2fs_free_ext_attr", path);
   if (auto st = punch_all(fs, ino, inode, path); !st) return st;
   inode.raw.i_links_count = 0;
+  // On-disk dtime is 32 bits of seconds, as libext2fs and the kernel store it.
   inode.raw.i_dtime = static_cast<uint32_t>(::time(nullptr));
   if (auto st = fs.write_inode(ino, inode, "unlink: write inode", path); !st) return st;
   ext2fs_inode_alloc_stats2(raw, ino, -1, inode.is_dir() ? 1 : 0);

@@ -44,6 +44,7 @@ Result<FoundValue> get_value(ext2_xattr_handle* h, const std::string& name, std:
   if (err == EXT2_ET_EA_KEY_NOT_FOUND) return FoundValue{};
   if (err) return ext2_error(err, "getxattr: ext2fs_xattr_get", path);
   FoundValue found{true, {}};
+  // INVARIANT: on success ext2fs_xattr_get hands back a malloc'd buffer of exactly len bytes.
   auto* bytes = static_cast<const uint8_t*>(value);
   found.value.assign(bytes, bytes + len);
   ext2fs_free_mem(&value);
