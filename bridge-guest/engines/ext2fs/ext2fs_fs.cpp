@@ -127,11 +127,10 @@ Result<std::shared_ptr<Ext2Fs>> Ext2Fs::open(const std::string& source, bool rea
   if (!reason.empty() && !read_only) spdlog::warn("ext2fs {}: {}", source, reason);
   if (!reason.empty() && read_only) spdlog::info("ext2fs {}: {}", source, reason);
   std::string note = !reason.empty() ? reason : (read_only ? "read-only as requested" : "");
-  return std::shared_ptr<Ext2Fs>(
-      new Ext2Fs(source, std::move(fs), serve_read_only, std::move(note)));
+  return std::make_shared<Ext2Fs>(Token{}, source, std::move(fs), serve_read_only, std::move(note));
 }
 
-Ext2Fs::Ext2Fs(std::string source, FilsysHandle fs, bool read_only, std::string note)
+Ext2Fs::Ext2Fs(Token, std::string source, FilsysHandle fs, bool read_only, std::string note)
     : source_(std::move(source)),
       fs_(std::move(fs)),
       read_only_(read_only),

@@ -69,7 +69,12 @@ class Ext2Fs {
   void orphan_freed() { --orphans_; }
 
  private:
-  Ext2Fs(std::string source, FilsysHandle fs, bool read_only, std::string note);
+  struct Token {};  // only open() constructs, through make_shared
+
+ public:
+  Ext2Fs(Token, std::string source, FilsysHandle fs, bool read_only, std::string note);
+
+ private:
   Status write_state(bool clean);
 
   std::string source_;

@@ -175,6 +175,8 @@ FuseFrontend::~FuseFrontend() {
       (void)file->scheme->close(file->id);
     } catch (const std::exception& e) {
       spdlog::error("closing file {} at FUSE shutdown: {}", file->id, e.what());
+    } catch (...) {
+      spdlog::error("closing file {} at FUSE shutdown: unknown exception", file->id);
     }
   }
   state_->dirs.clear();
