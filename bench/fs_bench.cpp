@@ -50,7 +50,8 @@ double read_mb_s(const std::string& path) {
   std::vector<char> buf(1 << 20);
   std::size_t total = 0;
   auto start = Clock::now();
-  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) total += static_cast<std::size_t>(n);
+  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;)
+    total += static_cast<std::size_t>(n);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   ::close(fd);
   return static_cast<double>(total) / (1 << 20) / secs;
@@ -89,13 +90,20 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--file") file = next();
-    else if (a == "--stat-dir") stat_dir = next();
-    else if (a == "--runs") runs = std::atoi(next().c_str());
-    else if (a == "--json") json = next();
-    else if (auto eq = a.find('='); eq != std::string::npos) targets.push_back({a.substr(0, eq), a.substr(eq + 1)});
+    if (a == "--file")
+      file = next();
+    else if (a == "--stat-dir")
+      stat_dir = next();
+    else if (a == "--runs")
+      runs = std::atoi(next().c_str());
+    else if (a == "--json")
+      json = next();
+    else if (auto eq = a.find('='); eq != std::string::npos)
+      targets.push_back({a.substr(0, eq), a.substr(eq + 1)});
     else {
-      std::fprintf(stderr, "usage: fs_bench --file REL --stat-dir REL [--runs N] [--json PATH] LABEL=ROOT ...\n");
+      std::fprintf(
+          stderr,
+          "usage: fs_bench --file REL --stat-dir REL [--runs N] [--json PATH] LABEL=ROOT ...\n");
       return 2;
     }
   }
@@ -117,7 +125,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "measured %s\n", t.label.c_str());
   }
   const Target& base = targets[0];
-  std::printf("%-22s %12s %10s %14s %10s\n", "path", "read MiB/s", "x base", "stat us/op", "x base");
+  std::printf("%-22s %12s %10s %14s %10s\n", "path", "read MiB/s", "x base", "stat us/op",
+              "x base");
   for (const auto& t : targets) {
     std::printf("%-22s %12.1f %10.2f %14.1f %10.2f\n", t.label.c_str(), t.read_mb_s,
                 t.read_mb_s / base.read_mb_s, t.stat_us, t.stat_us / base.stat_us);

@@ -9,7 +9,9 @@
 namespace bridge::guest {
 namespace {
 
-uint64_t capability(wire::Export::Capability c) { return uint64_t{1} << static_cast<unsigned>(c); }
+uint64_t capability(wire::Export::Capability c) {
+  return uint64_t{1} << static_cast<unsigned>(c);
+}
 
 void set_error(wire::Response::Builder response, const Error& error) {
   response.getResult().setError(to_wire_errno(error.code));

@@ -32,8 +32,9 @@ Result<ExportSpec> parse_export_spec(std::string_view text) {
   }
   spec.source = std::string(source);
   if (!valid_scheme_name(spec.name))
-    return bad(text, "scheme name '" + spec.name + "' must be lower-case letters, digits, '.', "
-                     "'_' or '-', starting with a letter or digit");
+    return bad(text, "scheme name '" + spec.name +
+                         "' must be lower-case letters, digits, '.', "
+                         "'_' or '-', starting with a letter or digit");
   bool known = false;
   for (auto e : kEngines) known = known || e == spec.engine;
   if (!known) return bad(text, "unknown engine '" + spec.engine + "'");

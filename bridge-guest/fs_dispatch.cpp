@@ -41,9 +41,9 @@ Status done(Ctx& c, Status status) {
 }
 
 // Decodes a path field or returns its error from the enclosing function.
-#define BRIDGE_PATH(var, reader)                  \
-  auto var##_r = codec::decode_path(reader);      \
-  if (!var##_r) return var##_r.error();           \
+#define BRIDGE_PATH(var, reader)             \
+  auto var##_r = codec::decode_path(reader); \
+  if (!var##_r) return var##_r.error();      \
   const RelPath& var = *var##_r
 
 Status op_getattr(Ctx& c, wire::GetattrReq::Reader r) {
@@ -93,8 +93,8 @@ Status op_read(Ctx& c, wire::ReadReq::Reader r) {
   auto buffer = c.message.getOrphanage().newOrphan<Data>(length);
   auto bytes = buffer.get();
   // INVARIANT: capnp Data is a byte array; std::byte aliases any object representation.
-  auto got = (*file)->read(r.getOffset(),
-                           {reinterpret_cast<std::byte*>(bytes.begin()), bytes.size()});
+  auto got =
+      (*file)->read(r.getOffset(), {reinterpret_cast<std::byte*>(bytes.begin()), bytes.size()});
   if (!got) return got.error();
   buffer.truncate(static_cast<unsigned>(std::min<std::size_t>(*got, length)));
   c.resp.getResult().initData().adoptInline(kj::mv(buffer));
@@ -228,32 +228,57 @@ Status dispatch_fs(ServedExport& exp, wire::Request::Reader request,
   Ctx c{exp, request, response, message};
   auto op = request.getOp();
   switch (op.which()) {
-    case Op::GETATTR: return op_getattr(c, op.getGetattr());
-    case Op::SETATTR: return op_setattr(c, op.getSetattr());
-    case Op::OPEN: return op_open(c, op.getOpen(), false);
-    case Op::CREATE: return op_open(c, op.getCreate(), true);
-    case Op::READ: return op_read(c, op.getRead());
-    case Op::WRITE: return op_write(c, op.getWrite());
-    case Op::CLOSE: return op_close(c, op.getClose());
-    case Op::FSYNC: return op_fsync(c, op.getFsync());
-    case Op::READDIR: return op_readdir(c, op.getReaddir());
-    case Op::MKDIR: return op_mkdir(c, op.getMkdir());
-    case Op::UNLINK: return op_path(c, Op::UNLINK, op.getUnlink());
-    case Op::RMDIR: return op_path(c, Op::RMDIR, op.getRmdir());
-    case Op::RENAME: return op_rename(c, op.getRename());
-    case Op::SYMLINK: return op_symlink(c, op.getSymlink());
-    case Op::READLINK: return op_readlink(c, op.getReadlink());
-    case Op::LINK: return op_link(c, op.getLink());
-    case Op::STATFS: return op_statfs(c);
-    case Op::GETXATTR: return op_xattr(c, Op::GETXATTR, op.getGetxattr());
-    case Op::SETXATTR: return op_xattr(c, Op::SETXATTR, op.getSetxattr());
-    case Op::REMOVEXATTR: return op_xattr(c, Op::REMOVEXATTR, op.getRemovexattr());
-    case Op::LISTXATTR: return op_listxattr(c, op.getListxattr());
-    case Op::PING: response.getResult().setPong(); return {};
+    case Op::GETATTR:
+      return op_getattr(c, op.getGetattr());
+    case Op::SETATTR:
+      return op_setattr(c, op.getSetattr());
+    case Op::OPEN:
+      return op_open(c, op.getOpen(), false);
+    case Op::CREATE:
+      return op_open(c, op.getCreate(), true);
+    case Op::READ:
+      return op_read(c, op.getRead());
+    case Op::WRITE:
+      return op_write(c, op.getWrite());
+    case Op::CLOSE:
+      return op_close(c, op.getClose());
+    case Op::FSYNC:
+      return op_fsync(c, op.getFsync());
+    case Op::READDIR:
+      return op_readdir(c, op.getReaddir());
+    case Op::MKDIR:
+      return op_mkdir(c, op.getMkdir());
+    case Op::UNLINK:
+      return op_path(c, Op::UNLINK, op.getUnlink());
+    case Op::RMDIR:
+      return op_path(c, Op::RMDIR, op.getRmdir());
+    case Op::RENAME:
+      return op_rename(c, op.getRename());
+    case Op::SYMLINK:
+      return op_symlink(c, op.getSymlink());
+    case Op::READLINK:
+      return op_readlink(c, op.getReadlink());
+    case Op::LINK:
+      return op_link(c, op.getLink());
+    case Op::STATFS:
+      return op_statfs(c);
+    case Op::GETXATTR:
+      return op_xattr(c, Op::GETXATTR, op.getGetxattr());
+    case Op::SETXATTR:
+      return op_xattr(c, Op::SETXATTR, op.getSetxattr());
+    case Op::REMOVEXATTR:
+      return op_xattr(c, Op::REMOVEXATTR, op.getRemovexattr());
+    case Op::LISTXATTR:
+      return op_listxattr(c, op.getListxattr());
+    case Op::PING:
+      response.getResult().setPong();
+      return {};
     case Op::SUBVOL:
-      if (auto* ops = exp.engine().subvolumes()) return dispatch_subvol(*ops, op.getSubvol(), response);
+      if (auto* ops = exp.engine().subvolumes())
+        return dispatch_subvol(*ops, op.getSubvol(), response);
       return make_error(ENOTSUP, "export '" + exp.spec().name + "' has no subvolumes (not btrfs)");
-    case Op::DRM: return make_error(ENODEV, "export '" + exp.spec().name + "' is not a display");
+    case Op::DRM:
+      return make_error(ENODEV, "export '" + exp.spec().name + "' is not a display");
   }
   return make_error(ENOSYS, "unknown operation (newer host?)");
 }

@@ -21,9 +21,13 @@ GuestSession::GuestSession(asio::io_context& io, Dispatcher& dispatcher, Session
     strands_.push_back(asio::make_strand(pool_.get_executor()));
 }
 
-GuestSession::~GuestSession() { drain(); }
+GuestSession::~GuestSession() {
+  drain();
+}
 
-void GuestSession::drain() { pool_.join(); }
+void GuestSession::drain() {
+  pool_.join();
+}
 
 void GuestSession::stop() {
   stopping_ = true;
@@ -129,7 +133,8 @@ void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedSt
         stream->close();
         return;
       default:
-        spdlog::warn("ignoring unexpected message kind {} from host", static_cast<int>(msg.which()));
+        spdlog::warn("ignoring unexpected message kind {} from host",
+                     static_cast<int>(msg.which()));
     }
   } catch (const kj::Exception& e) {
     spdlog::warn("ignoring malformed message from host: {}", e.getDescription().cStr());
@@ -138,9 +143,7 @@ void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedSt
 
 void GuestSession::schedule(std::size_t export_index, frame::Frame frame,
                             std::shared_ptr<FramedStream> stream) {
-  auto job = [this, f = std::move(frame), s = std::move(stream)]() mutable {
-    run_request(f, *s);
-  };
+  auto job = [this, f = std::move(frame), s = std::move(stream)]() mutable { run_request(f, *s); };
   if (dispatcher_.export_at(export_index).engine().parallel()) {
     asio::post(pool_, std::move(job));
   } else {

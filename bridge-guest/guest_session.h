@@ -45,8 +45,7 @@ class GuestSession {
   asio::awaitable<Status> serve(std::shared_ptr<FramedStream> stream);
   asio::awaitable<Status> exchange_hello(FramedStream& stream);
   void on_message(frame::Frame frame, const std::shared_ptr<FramedStream>& stream);
-  void schedule(std::size_t export_index, frame::Frame frame,
-                std::shared_ptr<FramedStream> stream);
+  void schedule(std::size_t export_index, frame::Frame frame, std::shared_ptr<FramedStream> stream);
   void run_request(frame::Frame& frame, FramedStream& stream);
   bool take_canceled(uint64_t id);
   void drop_handles();

@@ -24,6 +24,13 @@ Options:
                          ext2fs  ext2/3/4 image or block device through libext2fs
                                  (read-write only when cleanly unmounted; ,ro forces
                                  read-only)
+                         mount   a directory served as it is, or a block device or
+                                 image file the guest mounts itself (nodev,nosuid) under
+                                 /run/redox-bridge/mnt and unmounts on exit; any Linux
+                                 filesystem; parallel; paths confined to SOURCE with
+                                 openat2 (needs Linux 5.6+); ,ro refuses writes (EROFS)
+                         btrfs   as mount, SOURCE must be btrfs; adds subvolumes and
+                                 snapshots (bridgectl subvol ...)
   --name NAME          guest name shown by 'bridgectl status' (default: hostname)
   --workers N          worker threads for requests (default 4)
   --log-level LEVEL    trace|debug|info|warn|error (default info)
@@ -79,7 +86,8 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
       return fail_usage(kProgram, "unknown argument '" + std::string(args.next()) + "'");
     }
   }
-  if (cfg.exports.empty()) return fail_usage(kProgram, "nothing to serve: give at least one --export");
+  if (cfg.exports.empty())
+    return fail_usage(kProgram, "nothing to serve: give at least one --export");
   return std::nullopt;
 }
 
@@ -89,17 +97,20 @@ int main(int argc, char** argv) {
   using namespace bridge;
   Config cfg;
   if (auto status = parse_args(argc, argv, cfg)) return *status;
-  if (auto st = setup_logging(kProgram, cfg.log_level); !st) return fail_usage(kProgram, st.error().context);
+  if (auto st = setup_logging(kProgram, cfg.log_level); !st)
+    return fail_usage(kProgram, st.error().context);
 
   const uint64_t boot_id = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
-  const auto boot_tag = static_cast<uint16_t>(boot_id | 1);  // never 0: 0 would match zeroed handles
+  const auto boot_tag =
+      static_cast<uint16_t>(boot_id | 1);  // never 0: 0 would match zeroed handles
   std::vector<std::unique_ptr<guest::ServedExport>> exports;
   for (const auto& spec : cfg.exports) {
     auto engine = guest::open_engine(spec);
     if (!engine) return fail(kProgram, engine.error());
     spdlog::info("export '{}': {} on {}{}", spec.name, spec.engine, spec.source,
                  (*engine)->read_only() ? " (read-only)" : "");
-    exports.push_back(std::make_unique<guest::ServedExport>(spec, std::move(engine).value(), boot_tag));
+    exports.push_back(
+        std::make_unique<guest::ServedExport>(spec, std::move(engine).value(), boot_tag));
   }
   guest::Dispatcher dispatcher(std::move(exports), boot_id);
 

@@ -26,7 +26,8 @@ Status list(SubvolumeOps& ops, wire::Response::Builder response) {
 Status dispatch_subvol(SubvolumeOps& ops, Req::Reader r, wire::Response::Builder response) {
   auto path_of = [](capnp::List<capnp::Text>::Reader p) { return codec::decode_path(p); };
   switch (r.which()) {
-    case Req::LIST: return list(ops, response);
+    case Req::LIST:
+      return list(ops, response);
     case Req::CREATE: {
       auto p = path_of(r.getCreate());
       if (!p) return p.error();

@@ -41,7 +41,8 @@ void describe(const SchemeInfo& info, wire::Export::Builder out) {
 
 }  // namespace
 
-asio::awaitable<Result<std::vector<std::string>>> ControlServer::exchange_hello(FramedStream& stream) {
+asio::awaitable<Result<std::vector<std::string>>> ControlServer::exchange_hello(
+    FramedStream& stream) {
   auto first = co_await stream.read();
   if (!first) co_return first.error();
   try {
@@ -49,8 +50,9 @@ asio::awaitable<Result<std::vector<std::string>>> ControlServer::exchange_hello(
     if (!msg.isHello() || msg.getHello().getRole() != wire::Hello::Role::CONTROL)
       co_return make_error(EPROTO, "control client did not say hello as a control client");
     if (msg.getHello().getMajor() != wire::PROTOCOL_MAJOR)
-      co_return make_error(EPROTO, "bridgectl speaks another protocol version; use the bridgectl "
-                                   "built with this bridge-host");
+      co_return make_error(EPROTO,
+                           "bridgectl speaks another protocol version; use the bridgectl "
+                           "built with this bridge-host");
   } catch (const kj::Exception& e) {
     co_return make_error(EPROTO, std::string("malformed hello: ") + e.getDescription().cStr());
   }

@@ -88,7 +88,8 @@ Status GuestLink::accept_hello(wire::Hello::Reader hello) {
   guest_name_ = std::string(name.cStr(), std::min<std::size_t>(name.size(), 64));
   boot_id_ = hello.getBootId();
   if (hello.getExports().size() > kExportsMax)
-    return make_error(EPROTO, "guest announced more than " + std::to_string(kExportsMax) + " exports");
+    return make_error(EPROTO,
+                      "guest announced more than " + std::to_string(kExportsMax) + " exports");
   register_exports(hello.getExports());
   return {};
 }
@@ -112,8 +113,8 @@ void GuestLink::register_exports(capnp::List<wire::Export>::Reader exports) {
                    guest_name_, name, existing->guest);
       continue;
     }
-    SchemeInfo info{name, false, exp.getEngine(), exp.getReadOnly(), true, guest_name_,
-                    exp.getNote()};
+    SchemeInfo info{name, false,       exp.getEngine(), exp.getReadOnly(),
+                    true, guest_name_, exp.getNote()};
     auto scheme = std::make_shared<RemoteFsScheme>(shared_from_this(), static_cast<uint16_t>(i),
                                                    exp.getReadOnly());
     registry_.put(info, scheme, scheme);
@@ -142,10 +143,12 @@ Status GuestLink::on_message(frame::Frame frame) {
         complete(msg.getResponse().getId(), std::move(frame));
         return {};
       case wire::Message::EVENT:
-        spdlog::debug("guest '{}': event {}", guest_name_, static_cast<int>(msg.getEvent().which()));
+        spdlog::debug("guest '{}': event {}", guest_name_,
+                      static_cast<int>(msg.getEvent().which()));
         return {};
       case wire::Message::GOODBYE:
-        spdlog::warn("guest '{}' says goodbye: {}", guest_name_, msg.getGoodbye().getReason().cStr());
+        spdlog::warn("guest '{}' says goodbye: {}", guest_name_,
+                     msg.getGoodbye().getReason().cStr());
         return make_error(ECONNRESET, "guest said goodbye");
       default:
         return make_error(EPROTO, "guest sent a message only a host may send");
@@ -182,8 +185,8 @@ void GuestLink::submit(std::unique_ptr<capnp::MallocMessageBuilder> message, Com
       refused = make_error(EAGAIN, "too many requests in flight to guest '" + guest_name_ + "'");
     } else {
       id = next_id_++;
-      pending_.emplace(id, Pending{std::move(done),
-                                   std::chrono::steady_clock::now() + options_.call_timeout});
+      pending_.emplace(
+          id, Pending{std::move(done), std::chrono::steady_clock::now() + options_.call_timeout});
     }
   }
   if (refused) return done(std::move(*refused));  // outside the lock: completions may call back
@@ -194,12 +197,15 @@ void GuestLink::submit(std::unique_ptr<capnp::MallocMessageBuilder> message, Com
 Result<frame::Frame> GuestLink::call(std::unique_ptr<capnp::MallocMessageBuilder> message) {
   std::promise<Result<frame::Frame>> promise;
   auto future = promise.get_future();
-  submit(std::move(message), [&promise](Result<frame::Frame> r) { promise.set_value(std::move(r)); });
+  submit(std::move(message),
+         [&promise](Result<frame::Frame> r) { promise.set_value(std::move(r)); });
   // The watchdog guarantees completion by the deadline, so this wait is bounded.
   return future.get();
 }
 
-asio::awaitable<void> GuestLink::watch(std::shared_ptr<GuestLink> self) { co_await self->watchdog(); }
+asio::awaitable<void> GuestLink::watch(std::shared_ptr<GuestLink> self) {
+  co_await self->watchdog();
+}
 
 asio::awaitable<void> GuestLink::watchdog() {
   asio::steady_timer timer(co_await asio::this_coro::executor);

@@ -36,7 +36,6 @@ struct LinkOptions {
 
 class GuestLink : public GuestChannel, public std::enable_shared_from_this<GuestLink> {
  public:
-
   GuestLink(std::shared_ptr<FramedStream> stream, SchemeRegistry& registry, LinkOptions options,
             std::string peer);
 

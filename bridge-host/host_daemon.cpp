@@ -9,7 +9,9 @@ namespace bridge::host {
 namespace {
 
 // The coroutine frame holds the shared_ptr, so the link lives as long as its run() does.
-asio::awaitable<void> run_link(std::shared_ptr<GuestLink> link) { co_await link->run(); }
+asio::awaitable<void> run_link(std::shared_ptr<GuestLink> link) {
+  co_await link->run();
+}
 
 }  // namespace
 
@@ -33,9 +35,11 @@ void HostDaemon::spawn(asio::awaitable<void> task, std::string what) {
 Status HostDaemon::start() {
   for (const auto& ep : options_.listen) {
     if (ep.kind == Endpoint::Kind::vhost_user)
-      return make_error(ENOTSUP, "--listen " + ep.str() + ": the built-in vhost-user-vsock device "
-                                 "is not in this build yet; use unix:PATH or vsock:PORT");
-    if (!ep.path.empty()) std::filesystem::create_directories(std::filesystem::path(ep.path).parent_path());
+      return make_error(ENOTSUP, "--listen " + ep.str() +
+                                     ": the built-in vhost-user-vsock device "
+                                     "is not in this build yet; use unix:PATH or vsock:PORT");
+    if (!ep.path.empty())
+      std::filesystem::create_directories(std::filesystem::path(ep.path).parent_path());
     auto acceptor = listen_on(io_, ep, wire::VSOCK_PORT);
     if (!acceptor) return acceptor.error();
     acceptors_.push_back(std::move(*acceptor));

@@ -40,7 +40,7 @@ class HostDaemon {
   SchemeRegistry& registry_;
   HostOptions options_;
   ControlServer control_;
-  std::list<Acceptor> acceptors_;             // io_context thread only
+  std::list<Acceptor> acceptors_;                // io_context thread only
   std::vector<std::weak_ptr<GuestLink>> links_;  // io_context thread only
 };
 

@@ -82,7 +82,8 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
     } else if ((v = value("--call-timeout"))) {
       if (!*v) return fail_usage(kProgram, v->error().context);
       int secs = std::atoi((**v).c_str());
-      if (secs < 1 || secs > 3600) return fail_usage(kProgram, "--call-timeout must be 1..3600 seconds");
+      if (secs < 1 || secs > 3600)
+        return fail_usage(kProgram, "--call-timeout must be 1..3600 seconds");
       cfg.host.link.call_timeout = std::chrono::seconds(secs);
     } else if ((v = value("--log-level"))) {
       if (!*v) return fail_usage(kProgram, v->error().context);
@@ -91,7 +92,8 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
       return fail_usage(kProgram, "unknown argument '" + std::string(args.next()) + "'");
     }
   }
-  if (cfg.host.listen.empty()) cfg.host.listen.push_back(*parse_listen_endpoint("unix:/run/redox-bridge/guest.sock"));
+  if (cfg.host.listen.empty())
+    cfg.host.listen.push_back(*parse_listen_endpoint("unix:/run/redox-bridge/guest.sock"));
   return std::nullopt;
 }
 
@@ -101,7 +103,8 @@ int main(int argc, char** argv) {
   using namespace bridge;
   Config cfg;
   if (auto status = parse_args(argc, argv, cfg)) return *status;
-  if (auto st = setup_logging(kProgram, cfg.log_level); !st) return fail_usage(kProgram, st.error().context);
+  if (auto st = setup_logging(kProgram, cfg.log_level); !st)
+    return fail_usage(kProgram, st.error().context);
 
   SchemeRegistry registry;
   asio::io_context io(1);

@@ -10,7 +10,8 @@ std::optional<Result<std::string>> ArgReader::option(std::string_view name) {
   std::string_view arg = args_[pos_];
   if (arg == name) {
     ++pos_;
-    if (done()) return Result<std::string>(make_error(EINVAL, std::string(name) + " needs a value"));
+    if (done())
+      return Result<std::string>(make_error(EINVAL, std::string(name) + " needs a value"));
     return Result<std::string>(args_[pos_++]);
   }
   if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=') {

@@ -37,8 +37,10 @@ Result<Endpoint> parse_tcp(std::string_view rest, std::string_view text) {
   if (!port) return port.error();
   ep.port = *port;
   if (ep.host != "127.0.0.1" && ep.host != "::1" && ep.host != "localhost")
-    return make_error(EINVAL, "tcp endpoints are for loopback debugging only (no authentication): "
-                              "use 127.0.0.1, not '" + ep.host + "'");
+    return make_error(EINVAL,
+                      "tcp endpoints are for loopback debugging only (no authentication): "
+                      "use 127.0.0.1, not '" +
+                          ep.host + "'");
   if (ep.host == "localhost") ep.host = "127.0.0.1";
   return ep;
 }
@@ -68,10 +70,14 @@ std::string_view after(std::string_view text, std::string_view prefix) {
 
 std::string Endpoint::str() const {
   switch (kind) {
-    case Kind::unix_socket: return "unix:" + path;
-    case Kind::hybrid: return "hybrid:" + path;
-    case Kind::vhost_user: return "vhost-user:" + path + ",cid=" + std::to_string(cid);
-    case Kind::tcp: return "tcp:" + host + ":" + std::to_string(port);
+    case Kind::unix_socket:
+      return "unix:" + path;
+    case Kind::hybrid:
+      return "hybrid:" + path;
+    case Kind::vhost_user:
+      return "vhost-user:" + path + ",cid=" + std::to_string(cid);
+    case Kind::tcp:
+      return "tcp:" + host + ":" + std::to_string(port);
     case Kind::vsock:
       return cid ? "vsock:" + std::to_string(cid) + ":" + std::to_string(port)
                  : "vsock:" + std::to_string(port);
@@ -80,13 +86,15 @@ std::string Endpoint::str() const {
 }
 
 Result<Endpoint> parse_connect_endpoint(std::string_view text) {
-  if (text.starts_with("unix:")) return unix_like(Endpoint::Kind::unix_socket, after(text, "unix:"), text);
+  if (text.starts_with("unix:"))
+    return unix_like(Endpoint::Kind::unix_socket, after(text, "unix:"), text);
   if (text.starts_with("tcp:")) return parse_tcp(after(text, "tcp:"), text);
   if (text.starts_with("vsock:")) {
     auto rest = after(text, "vsock:");
     auto colon = rest.find(':');
     if (colon == std::string_view::npos)
-      return make_error(EINVAL, "'" + std::string(text) + "': expected vsock:CID:PORT (the host is CID 2)");
+      return make_error(EINVAL,
+                        "'" + std::string(text) + "': expected vsock:CID:PORT (the host is CID 2)");
     auto cid = parse_u32(rest.substr(0, colon), "vsock cid");
     if (!cid) return cid.error();
     auto port = parse_u32(rest.substr(colon + 1), "vsock port");
@@ -99,8 +107,10 @@ Result<Endpoint> parse_connect_endpoint(std::string_view text) {
 }
 
 Result<Endpoint> parse_listen_endpoint(std::string_view text) {
-  if (text.starts_with("unix:")) return unix_like(Endpoint::Kind::unix_socket, after(text, "unix:"), text);
-  if (text.starts_with("hybrid:")) return unix_like(Endpoint::Kind::hybrid, after(text, "hybrid:"), text);
+  if (text.starts_with("unix:"))
+    return unix_like(Endpoint::Kind::unix_socket, after(text, "unix:"), text);
+  if (text.starts_with("hybrid:"))
+    return unix_like(Endpoint::Kind::hybrid, after(text, "hybrid:"), text);
   if (text.starts_with("vhost-user:")) return parse_vhost_user(after(text, "vhost-user:"), text);
   if (text.starts_with("tcp:")) return parse_tcp(after(text, "tcp:"), text);
   if (text.starts_with("vsock:")) {

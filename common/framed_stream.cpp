@@ -36,7 +36,8 @@ asio::awaitable<Result<frame::Frame>> FramedStream::read() {
   auto words = kj::heapArray<capnp::word>(layout->total_bytes() / sizeof(capnp::word));
   auto* bytes = reinterpret_cast<std::byte*>(words.begin());  // INVARIANT: words are plain bytes
   std::memcpy(bytes, table.data(), table.size());
-  if (auto r = co_await read_exact(bytes + table.size(), layout->body_bytes); !r) co_return r.error();
+  if (auto r = co_await read_exact(bytes + table.size(), layout->body_bytes); !r)
+    co_return r.error();
   try {
     co_return frame::Frame(std::move(words), limits_);
   } catch (const kj::Exception& e) {

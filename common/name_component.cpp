@@ -5,7 +5,8 @@ namespace bridge {
 Result<NameComponent> NameComponent::parse(std::string_view raw) {
   if (raw.empty() || raw == "." || raw == "..")
     return make_error(EINVAL, "path component '" + std::string(raw) + "' is not a name");
-  if (raw.size() > kNameMax) return make_error(ENAMETOOLONG, "path component longer than 255 bytes");
+  if (raw.size() > kNameMax)
+    return make_error(ENAMETOOLONG, "path component longer than 255 bytes");
   for (char c : raw) {
     if (c == '/' || c == '\0') return make_error(EINVAL, "path component contains '/' or NUL");
   }
@@ -25,7 +26,8 @@ Result<RelPath> RelPath::parse(std::string_view text) {
 }
 
 Result<RelPath> RelPath::from_components(const std::vector<std::string_view>& parts) {
-  if (parts.size() > kPathComponentsMax) return make_error(ENAMETOOLONG, "path has too many components");
+  if (parts.size() > kPathComponentsMax)
+    return make_error(ENAMETOOLONG, "path has too many components");
   RelPath path;
   path.parts_.reserve(parts.size());
   for (auto raw : parts) {

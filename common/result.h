@@ -16,7 +16,9 @@ struct Error {
   std::string context;  // what was being done, for logs
 };
 
-inline Error make_error(int code, std::string context = {}) { return Error{code, std::move(context)}; }
+inline Error make_error(int code, std::string context = {}) {
+  return Error{code, std::move(context)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -33,7 +33,8 @@ GenericEndpoint vsock_endpoint(uint32_t cid, uint32_t port) {
 Result<GenericEndpoint> to_generic(const Endpoint& ep, uint32_t hybrid_port) {
   switch (ep.kind) {
     case Endpoint::Kind::unix_socket:
-    case Endpoint::Kind::hybrid: return unix_endpoint(socket_file(ep, hybrid_port));
+    case Endpoint::Kind::hybrid:
+      return unix_endpoint(socket_file(ep, hybrid_port));
     case Endpoint::Kind::vsock:
       return vsock_endpoint(ep.cid ? ep.cid : VMADDR_CID_ANY, ep.port);
     case Endpoint::Kind::tcp: {
@@ -42,7 +43,8 @@ Result<GenericEndpoint> to_generic(const Endpoint& ep, uint32_t hybrid_port) {
       if (ec) return make_error(EINVAL, "tcp host '" + ep.host + "': " + ec.message());
       return GenericEndpoint(asio::ip::tcp::endpoint(addr, static_cast<uint16_t>(ep.port)));
     }
-    case Endpoint::Kind::vhost_user: break;
+    case Endpoint::Kind::vhost_user:
+      break;
   }
   return make_error(EINVAL, ep.str() + " is not a socket endpoint");
 }
@@ -55,8 +57,8 @@ bool stale_unix_socket(const std::string& path) {
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   // INVARIANT: sockaddr_un is the address type for AF_UNIX; the length covers the whole struct.
-  bool refused = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
-                 errno == ECONNREFUSED;
+  bool refused =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno == ECONNREFUSED;
   ::close(fd);
   return refused;
 }
@@ -69,8 +71,9 @@ Result<Acceptor> listen_on(asio::io_context& io, const Endpoint& endpoint, uint3
   if (auto path = socket_file(endpoint, hybrid_port); !path.empty()) {
     if (::access(path.c_str(), F_OK) == 0) {
       if (!stale_unix_socket(path))
-        return make_error(EADDRINUSE, "socket " + path + " is in use by a running process: stop it "
-                                      "or choose another path");
+        return make_error(EADDRINUSE, "socket " + path +
+                                          " is in use by a running process: stop it "
+                                          "or choose another path");
       ::unlink(path.c_str());
     }
   }
@@ -85,7 +88,8 @@ Result<Acceptor> listen_on(asio::io_context& io, const Endpoint& endpoint, uint3
     std::string hint = endpoint.kind == Endpoint::Kind::vsock
                            ? " (does this kernel have vhost-vsock? try vhost-user:PATH instead)"
                            : "";
-    return make_error(ec.value(), "cannot listen on " + endpoint.str() + ": " + ec.message() + hint);
+    return make_error(ec.value(),
+                      "cannot listen on " + endpoint.str() + ": " + ec.message() + hint);
   }
   return acceptor;
 }
@@ -96,7 +100,8 @@ asio::awaitable<Result<Socket>> connect_to(const Endpoint& endpoint) {
   Socket socket(co_await asio::this_coro::executor);
   error_code ec;
   co_await socket.async_connect(*ep, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return make_error(ec.value(), "cannot connect to " + endpoint.str() + ": " + ec.message());
+  if (ec)
+    co_return make_error(ec.value(), "cannot connect to " + endpoint.str() + ": " + ec.message());
   co_return std::move(socket);
 }
 
@@ -105,13 +110,15 @@ std::string describe_peer(const Socket& socket) {
   auto ep = socket.remote_endpoint(ec);
   if (ec) return "peer";
   switch (ep.protocol().family()) {
-    case AF_UNIX: return "unix peer";
+    case AF_UNIX:
+      return "unix peer";
     case AF_VSOCK: {
       // INVARIANT: an AF_VSOCK endpoint's storage holds a sockaddr_vm.
       auto* vm = reinterpret_cast<const sockaddr_vm*>(ep.data());
       return "vsock:" + std::to_string(vm->svm_cid) + ":" + std::to_string(vm->svm_port);
     }
-    default: return "tcp peer";
+    default:
+      return "tcp peer";
   }
 }
 

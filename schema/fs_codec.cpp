@@ -252,11 +252,18 @@ Result<DirPage> decode(wire::DirPage::Reader in) {
 
 namespace {
 
-std::vector<uint8_t> bytes_of(capnp::Data::Reader data) { return {data.begin(), data.end()}; }
+std::vector<uint8_t> bytes_of(capnp::Data::Reader data) {
+  return {data.begin(), data.end()};
+}
 
 Result<SubvolInfo> decode_subvol(wire::Subvolume::Reader in) {
-  SubvolInfo out{in.getId(), in.getParentId(), in.getPath(), in.getReadOnly(), in.getGeneration(),
-                 bytes_of(in.getUuid()), bytes_of(in.getParentUuid())};
+  SubvolInfo out{in.getId(),
+                 in.getParentId(),
+                 in.getPath(),
+                 in.getReadOnly(),
+                 in.getGeneration(),
+                 bytes_of(in.getUuid()),
+                 bytes_of(in.getParentUuid())};
   if ((!out.uuid.empty() && out.uuid.size() != 16) ||
       (!out.parent_uuid.empty() && out.parent_uuid.size() != 16))
     return make_error(EPROTO, "subvolume uuid is not 16 bytes");
@@ -294,7 +301,8 @@ Result<std::vector<SubvolInfo>> decode(capnp::List<wire::Subvolume>::Reader in) 
       out.push_back(std::move(info).value());
     }
   } catch (const kj::Exception& e) {
-    return make_error(EPROTO, std::string("malformed subvolume list: ") + e.getDescription().cStr());
+    return make_error(EPROTO,
+                      std::string("malformed subvolume list: ") + e.getDescription().cStr());
   }
   return out;
 }

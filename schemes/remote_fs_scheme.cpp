@@ -12,8 +12,8 @@ using Which = wire::Response::Result::Which;
 using Op = wire::Request::Op;
 
 Error from_guest(wire::Response::Reader response) {
-  auto context = response.hasMessage() ? std::string("guest: ") + response.getMessage().cStr()
-                                       : std::string();
+  auto context =
+      response.hasMessage() ? std::string("guest: ") + response.getMessage().cStr() : std::string();
   return make_error(from_wire_errno(response.getResult().getError()), std::move(context));
 }
 
@@ -26,10 +26,12 @@ Result<T> expect(Result<frame::Frame> frame, Which expected, Extract&& extract) 
     auto response = frame->message().getResponse();
     auto result = response.getResult();
     if (result.isError()) return from_guest(response);
-    if (result.which() != expected) return make_error(EIO, "guest answered with the wrong kind of result");
+    if (result.which() != expected)
+      return make_error(EIO, "guest answered with the wrong kind of result");
     return extract(result);
   } catch (const kj::Exception& e) {
-    return make_error(EIO, std::string("malformed response from guest: ") + e.getDescription().cStr());
+    return make_error(EIO,
+                      std::string("malformed response from guest: ") + e.getDescription().cStr());
   }
 }
 
@@ -40,7 +42,8 @@ Status expect_done(Result<frame::Frame> frame) {
 }
 
 Result<Attr> expect_attr(Result<frame::Frame> frame) {
-  return expect<Attr>(std::move(frame), Which::ATTR, [](auto r) { return codec::decode(r.getAttr()); });
+  return expect<Attr>(std::move(frame), Which::ATTR,
+                      [](auto r) { return codec::decode(r.getAttr()); });
 }
 
 template <typename Builder>
@@ -60,7 +63,9 @@ RemoteFsScheme::RemoteFsScheme(std::shared_ptr<GuestChannel> channel, uint16_t e
                                bool read_only)
     : channel_(std::move(channel)), export_index_(export_index), read_only_(read_only) {}
 
-std::size_t RemoteFsScheme::max_io() const { return wire::INLINE_DATA_MAX; }
+std::size_t RemoteFsScheme::max_io() const {
+  return wire::INLINE_DATA_MAX;
+}
 
 template <typename Fill>
 Result<frame::Frame> RemoteFsScheme::call(const Creds& creds, Fill&& fill) {
@@ -81,7 +86,8 @@ Result<Attr> RemoteFsScheme::getattr(const RelPath& path, bool follow) {
 }
 
 Result<Attr> RemoteFsScheme::fgetattr(FileId file) {
-  return expect_attr(call({}, [&](Op::Builder op) { op.initGetattr().initHandle().setValue(file); }));
+  return expect_attr(
+      call({}, [&](Op::Builder op) { op.initGetattr().initHandle().setValue(file); }));
 }
 
 Result<Attr> RemoteFsScheme::setattr(const RelPath& path, const SetAttr& changes) {
@@ -124,9 +130,11 @@ Result<std::size_t> RemoteFsScheme::read(FileId file, uint64_t offset, std::span
   });
   return expect<std::size_t>(std::move(reply), Which::DATA, [&](auto r) -> Result<std::size_t> {
     auto payload = r.getData();
-    if (!payload.isInline()) return make_error(EIO, "guest answered a read through a region it was not given");
+    if (!payload.isInline())
+      return make_error(EIO, "guest answered a read through a region it was not given");
     auto data = payload.getInline();
-    if (data.size() > length) return make_error(EIO, "guest returned more bytes than were asked for");
+    if (data.size() > length)
+      return make_error(EIO, "guest returned more bytes than were asked for");
     std::memcpy(out.data(), data.begin(), data.size());
     return std::size_t{data.size()};
   });
@@ -143,7 +151,8 @@ Result<std::size_t> RemoteFsScheme::write(FileId file, uint64_t offset,
     w.initData().setInline(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(data.data()), length));
   });
   return expect<std::size_t>(std::move(reply), Which::WRITTEN, [&](auto r) -> Result<std::size_t> {
-    if (r.getWritten() > length) return make_error(EIO, "guest claims to have written more than it was sent");
+    if (r.getWritten() > length)
+      return make_error(EIO, "guest claims to have written more than it was sent");
     return std::size_t{r.getWritten()};
   });
 }
@@ -227,7 +236,8 @@ Result<Attr> RemoteFsScheme::link(const RelPath& existing, const RelPath& new_pa
 
 Result<StatFs> RemoteFsScheme::statfs() {
   auto reply = call({}, [&](Op::Builder op) { op.initStatfs(); });
-  return expect<StatFs>(std::move(reply), Which::STATFS, [](auto r) { return codec::decode(r.getStatfs()); });
+  return expect<StatFs>(std::move(reply), Which::STATFS,
+                        [](auto r) { return codec::decode(r.getStatfs()); });
 }
 
 namespace {
@@ -267,7 +277,8 @@ Result<std::vector<std::string>> RemoteFsScheme::listxattr(const RelPath& path) 
 }
 
 Status RemoteFsScheme::removexattr(const RelPath& path, std::string_view name) {
-  return expect_done(call({}, [&](Op::Builder op) { set_xattr(op.initRemovexattr(), path, name); }));
+  return expect_done(
+      call({}, [&](Op::Builder op) { set_xattr(op.initRemovexattr(), path, name); }));
 }
 
 Result<std::vector<SubvolInfo>> RemoteFsScheme::list_subvolumes() {
@@ -301,7 +312,8 @@ Status RemoteFsScheme::delete_subvolume(const RelPath& path) {
 
 Result<uint64_t> RemoteFsScheme::default_subvolume() {
   auto reply = call({}, [](Op::Builder op) { op.initSubvol().setGetDefault(); });
-  return expect<uint64_t>(std::move(reply), Which::SUBVOL_ID, [](auto r) { return r.getSubvolId(); });
+  return expect<uint64_t>(std::move(reply), Which::SUBVOL_ID,
+                          [](auto r) { return r.getSubvolId(); });
 }
 
 Status RemoteFsScheme::set_default_subvolume(const RelPath& path) {

@@ -26,8 +26,7 @@ class RemoteFsScheme : public FsScheme, public SubvolumeScheme, public RequestFo
   Result<OpenedFile> open(const RelPath& path, const OpenFlags& flags, uint32_t mode,
                           const Creds& creds) override;
   Result<std::size_t> read(FileId file, uint64_t offset, std::span<std::byte> out) override;
-  Result<std::size_t> write(FileId file, uint64_t offset,
-                            std::span<const std::byte> data) override;
+  Result<std::size_t> write(FileId file, uint64_t offset, std::span<const std::byte> data) override;
   Status fsync(FileId file, bool data_only) override;
   Status close(FileId file) override;
   Result<DirPage> readdir(const RelPath& dir, uint64_t cookie, uint32_t max_entries,

@@ -39,7 +39,9 @@ ChildProcess::~ChildProcess() {
   }
 }
 
-bool ChildProcess::running() { return !wait_for(std::chrono::milliseconds(0)).has_value(); }
+bool ChildProcess::running() {
+  return !wait_for(std::chrono::milliseconds(0)).has_value();
+}
 
 void ChildProcess::signal(int sig) {
   if (!status_) ::kill(pid_, sig);

@@ -46,7 +46,9 @@ bool wait_until(Pred ready, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (ready()) return true;
-    struct timespec ts{0, 50'000'000};
+    struct timespec ts {
+      0, 50'000'000
+    };
     nanosleep(&ts, nullptr);
   }
   return ready();

@@ -7,9 +7,15 @@
 namespace bridge::test {
 namespace {
 
-std::string guest() { return binary("bridge-guest/bridge-guest"); }
-std::string host() { return binary("bridge-host/bridge-host"); }
-std::string ctl() { return binary("tools/bridgectl/bridgectl"); }
+std::string guest() {
+  return binary("bridge-guest/bridge-guest");
+}
+std::string host() {
+  return binary("bridge-host/bridge-host");
+}
+std::string ctl() {
+  return binary("tools/bridgectl/bridgectl");
+}
 
 TEST(Cli, HelpDescribesTheContract) {
   auto g = run_command(guest() + " --help");
@@ -42,7 +48,8 @@ TEST(Cli, GuestRefusesBadArguments) {
 }
 
 TEST(Cli, GuestNamesAMissingImage) {
-  auto r = run_command(guest() + " --connect unix:/nonexistent.sock --export ext4=ext2fs:/no/such/image.img");
+  auto r = run_command(guest() +
+                       " --connect unix:/nonexistent.sock --export ext4=ext2fs:/no/such/image.img");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("/no/such/image.img"), std::string::npos) << r.output;
 }

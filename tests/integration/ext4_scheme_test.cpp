@@ -47,8 +47,8 @@ class Ext4SchemeTest : public ::testing::Test {
     bridge_.make_image(tree_, 160);
     bridge_.start_host();
     bridge_.start_guest();
-    ASSERT_TRUE(bridge_.wait_for("ext4/home/file")) << read_file(bridge_.host_log())
-                                                    << read_file(bridge_.guest_log());
+    ASSERT_TRUE(bridge_.wait_for("ext4/home/file"))
+        << read_file(bridge_.host_log()) << read_file(bridge_.guest_log());
   }
 
   void restart_both() {
@@ -70,12 +70,14 @@ TEST_F(Ext4SchemeTest, CatShowsTheFile) {
 
 TEST_F(Ext4SchemeTest, RootListsTheScheme) {
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(bridge_.mount())) names.push_back(e.path().filename());
+  for (const auto& e : fs::directory_iterator(bridge_.mount()))
+    names.push_back(e.path().filename());
   EXPECT_EQ(names, std::vector<std::string>{"ext4"});
 }
 
 TEST_F(Ext4SchemeTest, BigFileMatchesBySha256) {
-  EXPECT_EQ(sha256_of(bridge_.at("ext4/home/big.bin")), sha256_of((tree_ / "home/big.bin").string()));
+  EXPECT_EQ(sha256_of(bridge_.at("ext4/home/big.bin")),
+            sha256_of((tree_ / "home/big.bin").string()));
 }
 
 TEST_F(Ext4SchemeTest, WriteWorkloadSurvivesRestartAndFsckIsClean) {
@@ -130,7 +132,8 @@ TEST_F(Ext4SchemeTest, KillingTheGuestMidReadGivesEioNotAHang) {
 
   // The scheme comes back when the guest does.
   bridge_.start_guest();
-  ASSERT_TRUE(wait_until([&] { return run_command("cat " + bridge_.at("ext4/home/file")).output == kHello; }, 30s));
+  ASSERT_TRUE(wait_until(
+      [&] { return run_command("cat " + bridge_.at("ext4/home/file")).output == kHello; }, 30s));
 }
 
 TEST_F(Ext4SchemeTest, GuestRedialsWhenTheHostRestarts) {
@@ -165,8 +168,9 @@ TEST_F(Ext4SchemeTest, BridgectlAcceptsBothPathForms) {
   EXPECT_NE(status.output.find("testvm"), std::string::npos);
 
   EXPECT_EQ(bridge_.bridgectl("mkdir -p ext4:/made/deep/dir").status, 0);
-  auto put = run_command("printf 'via bridgectl' | " + binary("tools/bridgectl/bridgectl") +
-                         " --control '" + bridge_.control_socket() + "' put /scheme/ext4/made/deep/dir/f");
+  auto put =
+      run_command("printf 'via bridgectl' | " + binary("tools/bridgectl/bridgectl") +
+                  " --control '" + bridge_.control_socket() + "' put /scheme/ext4/made/deep/dir/f");
   EXPECT_EQ(put.status, 0) << put.output;
   EXPECT_EQ(bridge_.bridgectl("cat ext4:/made/deep/dir/f").output, "via bridgectl");
   auto ls = bridge_.bridgectl("ls -l ext4:/made/deep/dir");

@@ -125,7 +125,11 @@ TEST_F(HostilePeerTest, WrongMajorVersionIsRefusedWithAReason) {
   guest_hello(hello, 99, "future");
   send_message(fd.get(), hello);
   EXPECT_TRUE(closed_by_peer(fd.get(), 10s));
-  EXPECT_TRUE(wait_until([&] { return read_file(bridge_.host_log()).find("upgrade the older side") != std::string::npos; }, 5s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return read_file(bridge_.host_log()).find("upgrade the older side") != std::string::npos;
+      },
+      5s));
   EXPECT_FALSE(fs::exists(bridge_.at("future")));
   expect_host_healthy();
 }

@@ -37,9 +37,15 @@ void LocalBridge::make_image(const std::filesystem::path& tree, int size_mib) {
 }
 
 void LocalBridge::start_host(std::vector<std::string> extra) {
-  std::vector<std::string> argv = {binary("bridge-host/bridge-host"), "--listen",
-                                   "unix:" + guest_socket(), "--control", control_socket(),
-                                   "--mount", mount(), "--log-level", "debug"};
+  std::vector<std::string> argv = {binary("bridge-host/bridge-host"),
+                                   "--listen",
+                                   "unix:" + guest_socket(),
+                                   "--control",
+                                   control_socket(),
+                                   "--mount",
+                                   mount(),
+                                   "--log-level",
+                                   "debug"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   host_ = std::make_unique<ChildProcess>(argv, host_log());
   wait_until(
@@ -51,9 +57,15 @@ void LocalBridge::start_host(std::vector<std::string> extra) {
 }
 
 void LocalBridge::start_guest(std::vector<std::string> extra) {
-  std::vector<std::string> argv = {binary("bridge-guest/bridge-guest"), "--connect",
-                                   "unix:" + guest_socket(), "--name", "testvm", "--export",
-                                   "ext4=ext2fs:" + image(), "--log-level", "debug"};
+  std::vector<std::string> argv = {binary("bridge-guest/bridge-guest"),
+                                   "--connect",
+                                   "unix:" + guest_socket(),
+                                   "--name",
+                                   "testvm",
+                                   "--export",
+                                   "ext4=ext2fs:" + image(),
+                                   "--log-level",
+                                   "debug"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   guest_ = std::make_unique<ChildProcess>(argv, guest_log());
 }

@@ -24,12 +24,19 @@ class LocalBridge {
   void make_image(const std::filesystem::path& tree, int size_mib);
   void start_host(std::vector<std::string> extra = {});
   void start_guest(std::vector<std::string> extra = {});
-  void stop_guest() { if (guest_) guest_->stop(); guest_.reset(); }
+  void stop_guest() {
+    if (guest_) guest_->stop();
+    guest_.reset();
+  }
   void kill_guest();
   void stop_host();
-  void stop_all() { stop_guest(); stop_host(); }
+  void stop_all() {
+    stop_guest();
+    stop_host();
+  }
   // Waits until `relative` exists under the mount (e.g. "ext4/home/file").
-  bool wait_for(const std::string& relative, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  bool wait_for(const std::string& relative,
+                std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Runs bridgectl with the control socket set.
   CommandResult bridgectl(const std::string& args);
 

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <algorithm>
 #include <memory>
 
 #include "schemes/remote_fs_scheme.h"
@@ -46,8 +46,8 @@ Result<Target> open_target(const Context& ctx, const std::string& text) {
   if (!index) return index.error();
   const auto& info = (*client)->schemes()[*index];
   if (!info.online)
-    return make_error(EIO, "scheme '" + info.name + "' is offline (guest '" + info.guest +
-                               "' is not connected)");
+    return make_error(
+        EIO, "scheme '" + info.name + "' is offline (guest '" + info.guest + "' is not connected)");
   const bool read_only = info.read_only;
   std::shared_ptr<ControlClient> channel = std::move(*client);
   return Target{std::make_unique<RemoteFsScheme>(channel, *index, read_only), std::move(*where)};
@@ -140,9 +140,12 @@ Status put_data(Target& t, const std::vector<std::byte>& data) {
   const bool progress = ::isatty(STDERR_FILENO) && data.size() > (64u << 20);
   for (std::size_t off = 0; off < data.size() && status;) {
     auto n = t.fs->write(opened->id, off, std::span(data).subspan(off));
-    if (!n) status = n.error();
-    else if (*n == 0) status = make_error(EIO, "guest accepted no bytes");
-    else off += *n;
+    if (!n)
+      status = n.error();
+    else if (*n == 0)
+      status = make_error(EIO, "guest accepted no bytes");
+    else
+      off += *n;
     if (progress) std::fprintf(stderr, "\r%zu / %zu MiB", off >> 20, data.size() >> 20);
   }
   if (progress) std::fputc('\n', stderr);
@@ -176,8 +179,10 @@ int cmd_ls(const Context& ctx, const Args& args) {
     auto page = t->fs->readdir(t->where.path, cookie, 512, longform);
     if (!page) return report("ls " + paths[0], page.error());
     for (const auto& e : page->entries) {
-      if (longform) print_long(e);
-      else std::printf("%s\n", e.name.c_str());
+      if (longform)
+        print_long(e);
+      else
+        std::printf("%s\n", e.name.c_str());
     }
     if (page->end || page->entries.empty()) break;
     cookie = page->next_cookie;
@@ -191,13 +196,13 @@ int cmd_stat(const Context& ctx, const Args& args) {
   if (!t) return report("stat " + args[0], t.error());
   auto a = t->fs->getattr(t->where.path, false);
   if (!a) return report("stat " + args[0], a.error());
-  std::printf("  path: %s\n  size: %llu  blocks: %llu  inode: %llu  links: %u\n"
-              "  mode: %04o (%s)  uid: %u  gid: %u\n  atime: %s\n  mtime: %s\n  ctime: %s\n",
-              t->where.str().c_str(), static_cast<unsigned long long>(a->size),
-              static_cast<unsigned long long>(a->blocks), static_cast<unsigned long long>(a->ino),
-              a->nlink, a->mode & 07777, mode_string(a->mode).c_str(), a->uid, a->gid,
-              time_string(a->atime).c_str(), time_string(a->mtime).c_str(),
-              time_string(a->ctime).c_str());
+  std::printf(
+      "  path: %s\n  size: %llu  blocks: %llu  inode: %llu  links: %u\n"
+      "  mode: %04o (%s)  uid: %u  gid: %u\n  atime: %s\n  mtime: %s\n  ctime: %s\n",
+      t->where.str().c_str(), static_cast<unsigned long long>(a->size),
+      static_cast<unsigned long long>(a->blocks), static_cast<unsigned long long>(a->ino), a->nlink,
+      a->mode & 07777, mode_string(a->mode).c_str(), a->uid, a->gid, time_string(a->atime).c_str(),
+      time_string(a->mtime).c_str(), time_string(a->ctime).c_str());
   return 0;
 }
 
@@ -224,8 +229,9 @@ int cmd_rm(const Context& ctx, const Args& args) {
       continue;
     }
     auto attr = t->fs->getattr(t->where.path, false);
-    Status st = !attr ? Status(attr.error())
-                      : S_ISDIR(attr->mode) ? t->fs->rmdir(t->where.path) : t->fs->unlink(t->where.path);
+    Status st = !attr                 ? Status(attr.error())
+                : S_ISDIR(attr->mode) ? t->fs->rmdir(t->where.path)
+                                      : t->fs->unlink(t->where.path);
     if (!st) rc = report("rm " + a, st.error());
   }
   return rc;
@@ -245,7 +251,8 @@ int cmd_mkdir(const Context& ctx, const Args& args) {
     std::vector<RelPath> steps;  // with -p every ancestor, else just the path
     if (parents) {
       RelPath prefix;
-      for (const auto& part : t->where.path.components()) steps.push_back(prefix = prefix.child(part));
+      for (const auto& part : t->where.path.components())
+        steps.push_back(prefix = prefix.child(part));
     } else {
       steps.push_back(t->where.path);
     }
@@ -264,8 +271,10 @@ int cmd_status(const Context& ctx, const Args& args) {
   if (!args.empty()) return usage("status");
   auto client = ControlClient::connect(ctx.control_path);
   if (!client) return report("status", client.error());
-  std::printf("host %s: %zu scheme(s)\n", (*client)->host_name().c_str(), (*client)->schemes().size());
-  std::printf("%-16s %-8s %-8s %-4s %-16s %s\n", "SCHEME", "STATE", "ENGINE", "MODE", "GUEST", "NOTE");
+  std::printf("host %s: %zu scheme(s)\n", (*client)->host_name().c_str(),
+              (*client)->schemes().size());
+  std::printf("%-16s %-8s %-8s %-4s %-16s %s\n", "SCHEME", "STATE", "ENGINE", "MODE", "GUEST",
+              "NOTE");
   for (const auto& s : (*client)->schemes()) {
     std::printf("%-16s %-8s %-8s %-4s %-16s %s\n", s.name.c_str(), s.online ? "online" : "offline",
                 s.engine.c_str(), s.read_only ? "ro" : "rw", s.guest.c_str(), s.note.c_str());
@@ -311,7 +320,8 @@ int subvol_snapshot(const Context& ctx, Args args) {
   auto dest = parse_scheme_path(args[1]);
   if (!dest) return report("subvol snapshot " + args[1], dest.error());
   if (dest->scheme != t->where.scheme)
-    return report("subvol snapshot", make_error(EXDEV, "source and destination are on different schemes"));
+    return report("subvol snapshot",
+                  make_error(EXDEV, "source and destination are on different schemes"));
   auto st = t->fs->snapshot(t->where.path, dest->path, read_only);
   return st ? 0 : report("subvol snapshot " + args[0] + " " + args[1], st.error());
 }
@@ -347,10 +357,14 @@ int cmd_subvol(const Context& ctx, const Args& args) {
     std::printf("%llu\n", static_cast<unsigned long long>(*id));
     return 0;
   }
-  if (verb == "create") st = t->fs->create_subvolume(t->where.path);
-  else if (verb == "delete") st = t->fs->delete_subvolume(t->where.path);
-  else if (verb == "set-default") st = t->fs->set_default_subvolume(t->where.path);
-  else return usage(kSubvolUsage);
+  if (verb == "create")
+    st = t->fs->create_subvolume(t->where.path);
+  else if (verb == "delete")
+    st = t->fs->delete_subvolume(t->where.path);
+  else if (verb == "set-default")
+    st = t->fs->set_default_subvolume(t->where.path);
+  else
+    return usage(kSubvolUsage);
   return st ? 0 : report("subvol " + verb + " " + args[1], st.error());
 }
 

@@ -16,7 +16,8 @@ Status write_all(int fd, const void* data, std::size_t size) {
   while (size > 0) {
     ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(errno, std::string("control socket write: ") + std::strerror(errno));
+    if (n < 0)
+      return make_error(errno, std::string("control socket write: ") + std::strerror(errno));
     p += n;
     size -= static_cast<std::size_t>(n);
   }
@@ -24,8 +25,10 @@ Status write_all(int fd, const void* data, std::size_t size) {
 }
 
 SchemeInfo to_info(wire::Export::Reader e) {
-  return SchemeInfo{e.getName(), e.getKind() == wire::Export::Kind::DISPLAY, e.getEngine(),
-                    e.getReadOnly(), e.getOnline(), e.getGuest(), e.getNote()};
+  return SchemeInfo{e.getName(),   e.getKind() == wire::Export::Kind::DISPLAY,
+                    e.getEngine(), e.getReadOnly(),
+                    e.getOnline(), e.getGuest(),
+                    e.getNote()};
 }
 
 }  // namespace
@@ -35,7 +38,8 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(const std::string&
   if (!fd) return make_error(errno, std::string("socket: ") + std::strerror(errno));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return make_error(ENAMETOOLONG, "control socket path too long");
+  if (path.size() >= sizeof addr.sun_path)
+    return make_error(ENAMETOOLONG, "control socket path too long");
   std::memcpy(addr.sun_path, path.c_str(), path.size());
   // INVARIANT: sockaddr_un is the address type for AF_UNIX.
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
@@ -62,7 +66,8 @@ Status ControlClient::read_hello() {
     host_name_ = msg.getHello().getName();
     for (auto e : msg.getHello().getExports()) schemes_.push_back(to_info(e));
   } catch (const kj::Exception& e) {
-    return make_error(EPROTO, std::string("malformed hello from bridge-host: ") + e.getDescription().cStr());
+    return make_error(
+        EPROTO, std::string("malformed hello from bridge-host: ") + e.getDescription().cStr());
   }
   return {};
 }
@@ -91,7 +96,8 @@ Result<frame::Frame> ControlClient::receive() {
     std::byte chunk[65536];
     ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(errno, std::string("control socket read: ") + std::strerror(errno));
+    if (n < 0)
+      return make_error(errno, std::string("control socket read: ") + std::strerror(errno));
     if (n == 0) return make_error(ECONNRESET, "bridge-host closed the control connection");
     buffer_.insert(buffer_.end(), chunk, chunk + n);
   }

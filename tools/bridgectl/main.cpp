@@ -39,9 +39,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"cat", bridge::ctl::cmd_cat},   {"ls", bridge::ctl::cmd_ls},
-    {"stat", bridge::ctl::cmd_stat}, {"put", bridge::ctl::cmd_put},
-    {"rm", bridge::ctl::cmd_rm},     {"mkdir", bridge::ctl::cmd_mkdir},
+    {"cat", bridge::ctl::cmd_cat},       {"ls", bridge::ctl::cmd_ls},
+    {"stat", bridge::ctl::cmd_stat},     {"put", bridge::ctl::cmd_put},
+    {"rm", bridge::ctl::cmd_rm},         {"mkdir", bridge::ctl::cmd_mkdir},
     {"status", bridge::ctl::cmd_status}, {"subvol", bridge::ctl::cmd_subvol},
 };
 

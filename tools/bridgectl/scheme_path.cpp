@@ -16,8 +16,9 @@ Result<SchemePath> parse_scheme_path(std::string_view text) {
     scheme = text.substr(0, colon);
     rest = text.substr(colon + 1);
   } else {
-    return make_error(EINVAL, "'" + std::string(text) +
-                                  "' is not a scheme path: write SCHEME:/PATH or /scheme/SCHEME/PATH");
+    return make_error(EINVAL,
+                      "'" + std::string(text) +
+                          "' is not a scheme path: write SCHEME:/PATH or /scheme/SCHEME/PATH");
   }
   if (!valid_scheme_name(scheme))
     return make_error(EINVAL, "'" + std::string(scheme) + "' is not a scheme name");

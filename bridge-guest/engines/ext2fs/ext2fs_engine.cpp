@@ -25,11 +25,11 @@ class Ext2fsEngine final : public FsEngine {
   }
   Result<Attr> setattr(const RelPath& path, const SetAttr& changes) override {
     if (auto st = writable("setattr", path); !st) return st.error();
-    return ext2::op_setattr(*fs_, path, changes);
+    return fs_->checked(ext2::op_setattr(*fs_, path, changes));
   }
   Result<std::unique_ptr<OpenFile>> open(const RelPath& path, const OpenFlags& flags,
                                          uint32_t create_mode, const Creds& creds) override {
-    return ext2::op_open(fs_, path, flags, create_mode, creds);
+    return fs_->checked(ext2::op_open(fs_, path, flags, create_mode, creds));
   }
   Result<DirPage> readdir(const RelPath& dir, uint64_t cookie, uint32_t max_entries,
                           bool with_attrs) override {
@@ -37,30 +37,30 @@ class Ext2fsEngine final : public FsEngine {
   }
   Result<Attr> mkdir(const RelPath& path, uint32_t mode, const Creds& creds) override {
     if (auto st = writable("mkdir", path); !st) return st.error();
-    return ext2::op_mkdir(*fs_, path, mode, creds);
+    return fs_->checked(ext2::op_mkdir(*fs_, path, mode, creds));
   }
   Status unlink(const RelPath& path) override {
     if (auto st = writable("unlink", path); !st) return st;
-    return ext2::op_unlink(*fs_, path);
+    return fs_->checked(ext2::op_unlink(*fs_, path));
   }
   Status rmdir(const RelPath& path) override {
     if (auto st = writable("rmdir", path); !st) return st;
-    return ext2::op_rmdir(*fs_, path);
+    return fs_->checked(ext2::op_rmdir(*fs_, path));
   }
   Status rename(const RelPath& from, const RelPath& to, RenameFlags flags) override {
     if (auto st = writable("rename", from); !st) return st;
-    return ext2::op_rename(*fs_, from, to, flags);
+    return fs_->checked(ext2::op_rename(*fs_, from, to, flags));
   }
   Result<Attr> symlink(const RelPath& path, std::string_view target, const Creds& creds) override {
     if (auto st = writable("symlink", path); !st) return st.error();
-    return ext2::op_symlink(*fs_, path, target, creds);
+    return fs_->checked(ext2::op_symlink(*fs_, path, target, creds));
   }
   Result<std::string> readlink(const RelPath& path) override {
     return ext2::op_readlink(*fs_, path);
   }
   Result<Attr> link(const RelPath& existing, const RelPath& new_path) override {
     if (auto st = writable("link", new_path); !st) return st.error();
-    return ext2::op_link(*fs_, existing, new_path);
+    return fs_->checked(ext2::op_link(*fs_, existing, new_path));
   }
   Result<StatFs> statfs() override { return ext2::op_statfs(*fs_); }
   Result<std::vector<uint8_t>> getxattr(const RelPath& path, std::string_view name) override {
@@ -69,16 +69,16 @@ class Ext2fsEngine final : public FsEngine {
   Status setxattr(const RelPath& path, std::string_view name, std::span<const uint8_t> value,
                   XattrSetFlags flags) override {
     if (auto st = writable("setxattr", path); !st) return st;
-    return ext2::op_setxattr(*fs_, path, name, value, flags);
+    return fs_->checked(ext2::op_setxattr(*fs_, path, name, value, flags));
   }
   Result<std::vector<std::string>> listxattr(const RelPath& path) override {
     return ext2::op_listxattr(*fs_, path);
   }
   Status removexattr(const RelPath& path, std::string_view name) override {
     if (auto st = writable("removexattr", path); !st) return st;
-    return ext2::op_removexattr(*fs_, path, name);
+    return fs_->checked(ext2::op_removexattr(*fs_, path, name));
   }
-  Status sync() override { return fs_->sync(); }
+  Status sync() override { return fs_->checked(fs_->sync()); }
 
  private:
   // A read-only export answers EROFS before looking at anything else, as a read-only mount does.

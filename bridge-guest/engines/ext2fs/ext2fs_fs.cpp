@@ -138,7 +138,7 @@ Ext2Fs::Ext2Fs(Token, std::string source, FilsysHandle fs, bool read_only, std::
 
 Ext2Fs::~Ext2Fs() {
   if (read_only_ || !marked_dirty_) return;  // fs_ closes without writing anything
-  if (auto st = write_state(orphans_ == 0); !st)
+  if (auto st = write_state(orphans_ == 0 && !suspect_); !st)
     spdlog::error("ext2fs {}: final flush failed: {}: run e2fsck -f {}", source_,
                   st.error().context, source_);
 }
@@ -156,6 +156,13 @@ Status Ext2Fs::write_state(bool clean) {
   fs_->flags &= ~EXT2_FLAG_SUPER_ONLY;
   if (err) return ext2_error(err, "ext2fs_flush2", source_);
   return {};
+}
+
+void Ext2Fs::mark_suspect(const Error& e) {
+  if (!suspect_)
+    spdlog::error("ext2fs {}: {}: the filesystem stays marked for checking; run e2fsck -f {}",
+                  source_, e.context, source_);
+  suspect_ = true;
 }
 
 Status Ext2Fs::check_writable(std::string_view what, std::string_view path) const {
@@ -182,7 +189,7 @@ Status Ext2Fs::sync() {
       if (auto st = node->flush(); !st) return st;
     }
   }
-  bool clean = orphans_ == 0;
+  bool clean = orphans_ == 0 && !suspect_;
   if (auto st = write_state(clean); !st) return st;
   if (clean) marked_dirty_ = false;
   return {};
@@ -208,15 +215,6 @@ Status Ext2Fs::write_inode(Ino ino, Inode& inode, std::string_view what, std::st
   errcode_t err = ext2fs_write_inode_full(fs_.get(), ino, inode.base(), sizeof(inode.raw));
   if (err) return ext2_error(err, what, path);
   if (auto node = find_open(ino)) node->refresh_cached_inode(inode);
-  return {};
-}
-
-Status Ext2Fs::reload_open_inode(Ino ino, std::string_view what, std::string_view path) {
-  auto node = find_open(ino);
-  if (!node) return {};
-  auto inode = read_inode(ino, what, path);
-  if (!inode) return inode.error();
-  node->refresh_cached_inode(*inode);
   return {};
 }
 

@@ -48,8 +48,16 @@ class Ext2Fs {
   Status begin_mutation(std::string_view what, std::string_view path);
   // EROFS on a read-only export, without marking anything (opening for writing is no mutation).
   Status check_writable(std::string_view what, std::string_view path) const;
-  // Writes everything out and, unless an unlinked file is still open, marks the fs clean.
+  // Writes everything out and, unless an unlinked file is still open or a mutation failed with
+  // EIO, marks the fs clean.
   Status sync();
+  // A mutation that fails with EIO may have stopped half way: from then on the filesystem is
+  // never marked clean by this session, so the next open serves it read-only until e2fsck ran.
+  template <typename R>
+  R checked(R result) {
+    if (!result.ok() && result.code() == EIO) mark_suspect(result.error());
+    return result;
+  }
   // fsync of a file: data reaches the device (data_only) or all metadata too; the fs stays
   // marked "not clean". A no-op when this session wrote nothing.
   Status fsync(bool data_only);
@@ -57,8 +65,6 @@ class Ext2Fs {
   Result<Inode> read_inode(Ino ino, std::string_view what, std::string_view path) const;
   // Writes the whole inode and refreshes the cached copy of an open file of that inode.
   Status write_inode(Ino ino, Inode& inode, std::string_view what, std::string_view path);
-  // After libext2fs rewrote an inode by itself (xattrs), refreshes an open file's cached copy.
-  Status reload_open_inode(Ino ino, std::string_view what, std::string_view path);
 
   // Open-inode table: at most one OpenInode per inode, shared by all its OpenFiles.
   std::shared_ptr<OpenInode> find_open(Ino ino) const;
@@ -76,6 +82,7 @@ class Ext2Fs {
 
  private:
   Status write_state(bool clean);
+  void mark_suspect(const Error& e);
 
   std::string source_;
   FilsysHandle fs_;
@@ -83,6 +90,7 @@ class Ext2Fs {
   std::string note_;
   bool marked_dirty_ = false;  // this session cleared EXT2_VALID_FS on disk
   int orphans_ = 0;
+  bool suspect_ = false;  // a mutation failed with EIO
   std::unordered_map<Ino, std::weak_ptr<OpenInode>> open_;
 };
 

@@ -23,13 +23,13 @@ class RegularFile final : public OpenFile {
   Result<std::size_t> write(uint64_t offset, std::span<const std::byte> data) override {
     if (!flags_.write && !flags_.append)
       return errno_error(EBADF, "write (not open for writing)", path_);
-    return node_->write(offset, data, flags_.append, path_);
+    return node_->fs().checked(node_->write(offset, data, flags_.append, path_));
   }
 
   Result<Attr> getattr() override { return getattr_ino(node_->fs(), node_->ino(), path_); }
 
   Result<Attr> setattr(const SetAttr& changes) override {
-    return setattr_ino(node_->fs(), node_->ino(), changes, path_);
+    return node_->fs().checked(setattr_ino(node_->fs(), node_->ino(), changes, path_));
   }
 
   Status fsync(bool data_only) override {
@@ -56,7 +56,7 @@ class Directory final : public OpenFile {
   }
   Result<Attr> getattr() override { return getattr_ino(*fs_, ino_, path_); }
   Result<Attr> setattr(const SetAttr& changes) override {
-    return setattr_ino(*fs_, ino_, changes, path_);
+    return fs_->checked(setattr_ino(*fs_, ino_, changes, path_));
   }
   Status fsync(bool data_only) override { return fs_->fsync(data_only); }
 

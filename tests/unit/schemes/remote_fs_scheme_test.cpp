@@ -54,7 +54,9 @@ RemoteFsScheme scheme_answering(Answer answer, std::shared_ptr<ScriptedChannel>*
   return RemoteFsScheme(channel, 3, false);
 }
 
-RelPath path(const char* p) { return *RelPath::parse(p); }
+RelPath path(const char* p) {
+  return *RelPath::parse(p);
+}
 
 TEST(RemoteFsScheme, SendsItsExportIndexAndDecodesAttrs) {
   std::shared_ptr<ScriptedChannel> channel;
