@@ -16,7 +16,7 @@ std::string sha256_of(const std::string& path) {
   return r.status == 0 ? r.output.substr(0, 64) : "sha256sum failed: " + r.output;
 }
 
-LocalBridge::LocalBridge() {
+LocalBridge::LocalBridge(ExportKind kind) : kind_(std::move(kind)) {
   char tmpl[] = "/tmp/bridge-it-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -31,9 +31,18 @@ LocalBridge::~LocalBridge() {
 }
 
 void LocalBridge::make_image(const std::filesystem::path& tree, int size_mib) {
-  auto r = run_command("mke2fs -q -t ext4 -d '" + tree.string() + "' -F '" + image() + "' " +
-                       std::to_string(size_mib) + "M");
-  if (r.status != 0) throw std::runtime_error("mke2fs failed: " + r.output);
+  const std::string size = std::to_string(size_mib) + "M";
+  auto r = kind_.fstype == "btrfs"
+               ? run_command("truncate -s " + size + " '" + image() + "' && mkfs.btrfs -q -r '" +
+                             tree.string() + "' '" + image() + "'")
+               : run_command("mke2fs -q -t ext4 -d '" + tree.string() + "' -F '" + image() + "' " +
+                             size);
+  if (r.status != 0) throw std::runtime_error("making the image failed: " + r.output);
+}
+
+CommandResult LocalBridge::check_image() const {
+  if (kind_.fstype == "btrfs") return run_command("btrfs check --readonly '" + image() + "'");
+  return run_command("e2fsck -fn '" + image() + "'");
 }
 
 void LocalBridge::start_host(std::vector<std::string> extra) {
@@ -63,7 +72,7 @@ void LocalBridge::start_guest(std::vector<std::string> extra) {
                                    "--name",
                                    "testvm",
                                    "--export",
-                                   "ext4=ext2fs:" + image(),
+                                   kind_.scheme + "=" + kind_.engine + ":" + image(),
                                    "--log-level",
                                    "debug"};
   argv.insert(argv.end(), extra.begin(), extra.end());

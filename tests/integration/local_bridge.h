@@ -15,13 +15,25 @@ namespace bridge::test {
 std::string binary(const std::string& relative);  // under the build tree
 std::string sha256_of(const std::string& path);
 
+// What the guest serves: scheme name, engine, and the filesystem its image holds.
+struct ExportKind {
+  std::string scheme;  // "ext4", "btrfs"
+  std::string engine;  // "ext2fs", "mount", "btrfs"
+  std::string fstype;  // "ext4", "btrfs": how the image is made and checked
+};
+
+inline const ExportKind kExt2fsExport{"ext4", "ext2fs", "ext4"};
+
 class LocalBridge {
  public:
-  LocalBridge();
+  explicit LocalBridge(ExportKind kind = kExt2fsExport);
   ~LocalBridge();
 
-  // Builds the image from `tree` (mke2fs -d); size in MiB.
+  // Builds the image from `tree` (mke2fs -d or mkfs.btrfs --rootdir); size in MiB.
   void make_image(const std::filesystem::path& tree, int size_mib);
+  // The filesystem's own checker, read-only (e2fsck -fn, btrfs check --readonly).
+  CommandResult check_image() const;
+  const ExportKind& kind() const { return kind_; }
   void start_host(std::vector<std::string> extra = {});
   void start_guest(std::vector<std::string> extra = {});
   void stop_guest() {
@@ -43,7 +55,7 @@ class LocalBridge {
   const std::filesystem::path& dir() const { return dir_; }
   std::string mount() const { return (dir_ / "scheme").string(); }
   std::string at(const std::string& relative) const { return mount() + "/" + relative; }
-  std::string image() const { return (dir_ / "ext4.img").string(); }
+  std::string image() const { return (dir_ / (kind_.fstype + ".img")).string(); }
   std::string guest_socket() const { return (dir_ / "guest.sock").string(); }
   std::string control_socket() const { return (dir_ / "control.sock").string(); }
   std::string host_log() const { return (dir_ / "host.log").string(); }
@@ -52,6 +64,7 @@ class LocalBridge {
   ChildProcess* guest() { return guest_.get(); }
 
  private:
+  ExportKind kind_;
   std::filesystem::path dir_;
   std::unique_ptr<ChildProcess> host_;
   std::unique_ptr<ChildProcess> guest_;

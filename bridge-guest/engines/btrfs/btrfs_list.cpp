@@ -48,7 +48,7 @@ Result<std::string> path_in_subvolume(int dir, uint64_t subvol) {
   return std::string(args.name);
 }
 
-SubvolInfo to_info(std::string path, const btrfs_util_subvolume_info& in) {
+SubvolInfo to_info(std::string path, const struct btrfs_util_subvolume_info& in) {
   SubvolInfo out;
   out.id = in.id;
   out.parent_id = in.parent_id;
@@ -84,7 +84,7 @@ Result<std::vector<SubvolInfo>> list_below(int dir) {
   std::vector<SubvolInfo> out;
   for (;;) {
     char* raw_path = nullptr;
-    btrfs_util_subvolume_info info{};
+    struct btrfs_util_subvolume_info info {};
     errno = 0;
     auto err = btrfs_util_subvolume_iterator_next_info(it->get(), &raw_path, &info);
     if (err == BTRFS_UTIL_ERROR_STOP_ITERATION) break;
