@@ -1,7 +1,11 @@
 // bridge-guest: serves the VM's filesystems (and later its displays) to bridge-host.
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "bridge-guest/engines/engine_factory.h"
@@ -24,12 +28,14 @@ Options:
                          ext2fs  ext2/3/4 image or block device through libext2fs
                                  (read-write only when cleanly unmounted; ,ro forces
                                  read-only)
-                         mount   a directory served as it is, or a block device or
-                                 image file the guest mounts itself (nodev,nosuid) under
-                                 /run/redox-bridge/mnt and unmounts on exit; any Linux
-                                 filesystem; parallel; paths confined to SOURCE with
-                                 openat2 (needs Linux 5.6+); ,ro refuses writes (EROFS)
-                         btrfs   as mount, SOURCE must be btrfs; adds subvolumes and
+                         mount   a directory, served as it is; or a block device or
+                                 image file, mounted by the guest (nodev,nosuid) under
+                                 /run/redox-bridge/mnt and unmounted on exit. Any Linux
+                                 filesystem, served in parallel. Paths stay inside
+                                 SOURCE (openat2: Linux 5.6+, else no start); device
+                                 nodes, fifos and sockets are not opened; ,ro mounts
+                                 read-only and refuses writes (EROFS)
+                         btrfs   as mount, on btrfs only, plus subvolumes and
                                  snapshots (bridgectl subvol ...)
   --name NAME          guest name shown by 'bridgectl status' (default: hostname)
   --workers N          worker threads for requests (default 4)
@@ -91,6 +97,20 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
   return std::nullopt;
 }
 
+// Mounts the guest makes for its exports must not outlive it, even after SIGKILL: in a mount
+// namespace of its own, the kernel detaches them when the last process in it exits (and the loop
+// devices `mount` set up with autoclear go with them).
+void enter_private_mount_namespace(const std::vector<bridge::guest::ExportSpec>& exports) {
+  bool mounts = false;
+  for (const auto& e : exports) mounts = mounts || e.engine == "mount" || e.engine == "btrfs";
+  if (!mounts) return;
+  // INVARIANT: unshare/mount are plain syscalls; failure leaves the process where it was.
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    spdlog::warn("no private mount namespace ({}): mounts of a killed guest will stay behind",
+                 std::strerror(errno));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +123,7 @@ int main(int argc, char** argv) {
   const uint64_t boot_id = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
   const auto boot_tag =
       static_cast<uint16_t>(boot_id | 1);  // never 0: 0 would match zeroed handles
+  enter_private_mount_namespace(cfg.exports);
   std::vector<std::unique_ptr<guest::ServedExport>> exports;
   for (const auto& spec : cfg.exports) {
     auto engine = guest::open_engine(spec);

@@ -11,7 +11,8 @@ Result<std::unique_ptr<FsEngine>> open_engine(const ExportSpec& spec) {
   if (spec.engine == "mount") return open_mount_engine(spec.source, spec.read_only);
   if (spec.engine == "btrfs") return open_btrfs_engine(spec.source, spec.read_only);
   return make_error(ENOTSUP, "export '" + spec.name + "': engine '" + spec.engine +
-                                 "' is not part of this build yet; use ext2fs");
+                                 "' is not part of this build yet (display exports arrive with "
+                                 "the display work); use ext2fs, mount or btrfs");
 }
 
 }  // namespace bridge::guest

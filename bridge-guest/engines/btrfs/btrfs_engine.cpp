@@ -32,8 +32,8 @@ Status check_btrfs(const mnt::ConfinedRoot& root, const std::string& source) {
   if (static_cast<unsigned long>(s.f_type) == BTRFS_SUPER_MAGIC) return {};
   char type[32];
   std::snprintf(type, sizeof type, "0x%lx", static_cast<unsigned long>(s.f_type));
-  return make_error(EINVAL, "btrfs engine: " + source + " is not btrfs (filesystem type " +
-                                type + "): use the mount engine, or give a btrfs source");
+  return make_error(EINVAL, "btrfs engine: " + source + " is not btrfs (filesystem type " + type +
+                                "): use the mount engine, or give a btrfs source");
 }
 
 }  // namespace

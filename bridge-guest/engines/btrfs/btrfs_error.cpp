@@ -10,13 +10,19 @@ namespace {
 
 int errno_for(btrfs_util_error err, int saved_errno) {
   switch (err) {
-    case BTRFS_UTIL_ERROR_NO_MEMORY: return ENOMEM;
+    case BTRFS_UTIL_ERROR_NO_MEMORY:
+      return ENOMEM;
     // The kernel's own answer for "this directory is not a subvolume".
-    case BTRFS_UTIL_ERROR_NOT_SUBVOLUME: return EINVAL;
-    case BTRFS_UTIL_ERROR_NOT_BTRFS: return EOPNOTSUPP;
-    case BTRFS_UTIL_ERROR_SUBVOLUME_NOT_FOUND: return ENOENT;
-    case BTRFS_UTIL_ERROR_INVALID_ARGUMENT: return saved_errno ? saved_errno : EINVAL;
-    default: return saved_errno ? saved_errno : EIO;
+    case BTRFS_UTIL_ERROR_NOT_SUBVOLUME:
+      return EINVAL;
+    case BTRFS_UTIL_ERROR_NOT_BTRFS:
+      return EOPNOTSUPP;
+    case BTRFS_UTIL_ERROR_SUBVOLUME_NOT_FOUND:
+      return ENOENT;
+    case BTRFS_UTIL_ERROR_INVALID_ARGUMENT:
+      return saved_errno ? saved_errno : EINVAL;
+    default:
+      return saved_errno ? saved_errno : EIO;
   }
 }
 

@@ -62,9 +62,9 @@ SubvolInfo to_info(std::string path, const struct btrfs_util_subvolume_info& in)
 
 Result<IteratorHandle> iterate_below(int dir, uint64_t top) {
   btrfs_util_subvolume_iterator* raw = nullptr;
-  auto st = call_btrfsutil(
-      [&] { return btrfs_util_create_subvolume_iterator_fd(dir, top, 0, &raw); },
-      "subvolume list: btrfs_util_create_subvolume_iterator_fd", "/");
+  auto st =
+      call_btrfsutil([&] { return btrfs_util_create_subvolume_iterator_fd(dir, top, 0, &raw); },
+                     "subvolume list: btrfs_util_create_subvolume_iterator_fd", "/");
   if (!st) return st.error();
   return IteratorHandle(raw);
 }

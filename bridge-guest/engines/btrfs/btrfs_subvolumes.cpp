@@ -18,8 +18,7 @@ Status BtrfsSubvolumes::writable(std::string_view what, const RelPath& path) con
   return {};
 }
 
-Result<UniqueFd> BtrfsSubvolumes::open_subvolume(const RelPath& path,
-                                                 std::string_view what) const {
+Result<UniqueFd> BtrfsSubvolumes::open_subvolume(const RelPath& path, std::string_view what) const {
   // O_DIRECTORY first: a btrfs ioctl number on a device node could mean something else.
   auto fd = root_.open(path, kDirFlags | O_NOFOLLOW, what);
   if (!fd) return fd.error();
@@ -41,8 +40,8 @@ Status BtrfsSubvolumes::create_subvolume(const RelPath& path) {
   if (!parent) return parent.error();
   return call_btrfsutil(
       [&] {
-        return btrfs_util_create_subvolume_fd(parent->dir.get(), parent->name.c_str(), 0,
-                                              nullptr, nullptr);
+        return btrfs_util_create_subvolume_fd(parent->dir.get(), parent->name.c_str(), 0, nullptr,
+                                              nullptr);
       },
       "subvolume create: btrfs_util_create_subvolume_fd", path.str());
 }
@@ -58,8 +57,8 @@ Status BtrfsSubvolumes::snapshot(const RelPath& source, const RelPath& dest, boo
   int flags = read_only ? BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY : 0;
   return call_btrfsutil(
       [&] {
-        return btrfs_util_create_snapshot_fd2(src->get(), parent->dir.get(),
-                                              parent->name.c_str(), flags, nullptr, nullptr);
+        return btrfs_util_create_snapshot_fd2(src->get(), parent->dir.get(), parent->name.c_str(),
+                                              flags, nullptr, nullptr);
       },
       "snapshot " + source.str() + " -> btrfs_util_create_snapshot_fd2", dest.str());
 }
@@ -69,9 +68,7 @@ Status BtrfsSubvolumes::delete_subvolume(const RelPath& path) {
   auto parent = root_.parent(path, "subvolume delete", EBUSY, kDirFlags);
   if (!parent) return parent.error();
   return call_btrfsutil(
-      [&] {
-        return btrfs_util_delete_subvolume_fd(parent->dir.get(), parent->name.c_str(), 0);
-      },
+      [&] { return btrfs_util_delete_subvolume_fd(parent->dir.get(), parent->name.c_str(), 0); },
       "subvolume delete: btrfs_util_delete_subvolume_fd", path.str());
 }
 
@@ -91,8 +88,7 @@ Status BtrfsSubvolumes::set_default_subvolume(const RelPath& path) {
   if (!fd) return fd.error();
   // id 0: the subvolume fd is in.
   return call_btrfsutil([&] { return btrfs_util_set_default_subvolume_fd(fd->get(), 0); },
-                        "subvolume set-default: btrfs_util_set_default_subvolume_fd",
-                        path.str());
+                        "subvolume set-default: btrfs_util_set_default_subvolume_fd", path.str());
 }
 
 Result<bool> BtrfsSubvolumes::subvolume_read_only(const RelPath& path) {
@@ -101,8 +97,7 @@ Result<bool> BtrfsSubvolumes::subvolume_read_only(const RelPath& path) {
   bool ro = false;
   auto st =
       call_btrfsutil([&] { return btrfs_util_get_subvolume_read_only_fd(fd->get(), &ro); },
-                     "subvolume get-read-only: btrfs_util_get_subvolume_read_only_fd",
-                     path.str());
+                     "subvolume get-read-only: btrfs_util_get_subvolume_read_only_fd", path.str());
   if (!st) return st.error();
   return ro;
 }
@@ -111,9 +106,9 @@ Status BtrfsSubvolumes::set_subvolume_read_only(const RelPath& path, bool read_o
   if (auto st = writable("subvolume set-read-only", path); !st) return st;
   auto fd = open_subvolume(path, "subvolume set-read-only");
   if (!fd) return fd.error();
-  return call_btrfsutil(
-      [&] { return btrfs_util_set_subvolume_read_only_fd(fd->get(), read_only); },
-      "subvolume set-read-only: btrfs_util_set_subvolume_read_only_fd", path.str());
+  return call_btrfsutil([&] { return btrfs_util_set_subvolume_read_only_fd(fd->get(), read_only); },
+                        "subvolume set-read-only: btrfs_util_set_subvolume_read_only_fd",
+                        path.str());
 }
 
 }  // namespace bridge::guest::btrfs

@@ -15,9 +15,12 @@ Timestamp to_timestamp(const timespec& ts) {
 
 Result<timespec> to_timespec(const TimeSet& t, std::string_view path) {
   switch (t.kind) {
-    case TimeSet::Kind::omit: return timespec{0, UTIME_OMIT};
-    case TimeSet::Kind::now: return timespec{0, UTIME_NOW};
-    case TimeSet::Kind::at: break;
+    case TimeSet::Kind::omit:
+      return timespec{0, UTIME_OMIT};
+    case TimeSet::Kind::now:
+      return timespec{0, UTIME_NOW};
+    case TimeSet::Kind::at:
+      break;
   }
   if (t.at.nsec >= 1'000'000'000u) return sys_error(EINVAL, "utimensat (nanoseconds)", path);
   return timespec{static_cast<time_t>(t.at.sec), static_cast<long>(t.at.nsec)};

@@ -18,10 +18,11 @@ constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 constexpr int kEagainRetries = 64;
 
 Error no_confinement(const std::string& dir, int code) {
-  return make_error(code, "mount engine: export root " + dir +
-                              ": this kernel lacks openat2 (5.6+); refusing to serve without "
-                              "confinement (openat2: " +
-                              sys_error(code, "probe").context + ")");
+  return make_error(
+      code, "mount engine: export root " + dir +
+                ": this kernel lacks openat2 (5.6+); refusing to serve without "
+                "confinement (" +
+                sys_error(code, "openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS").context + ")");
 }
 
 // The kernel must answer ".." at the root with the root itself; anything else means lookups
@@ -30,7 +31,8 @@ Status probe_confinement(int root, const std::string& dir) {
   int dotdot = confined_openat(root, "..", O_PATH | O_DIRECTORY);
   if (dotdot < 0) return no_confinement(dir, -dotdot);
   UniqueFd up(dotdot);
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   if (::fstat(root, &a) != 0 || ::fstat(up.get(), &b) != 0) return last_error("stat", dir);
   if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
     return make_error(EPERM, "mount engine: export root " + dir +

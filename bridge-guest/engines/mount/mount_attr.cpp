@@ -36,8 +36,8 @@ Status check_changes(const struct stat& st, const SetAttr& c, std::string_view p
   return {};
 }
 
-Status chmod_entry(const ConfinedRoot& root, const RelPath& path, int entry,
-                   const struct stat& st, uint32_t mode) {
+Status chmod_entry(const ConfinedRoot& root, const RelPath& path, int entry, const struct stat& st,
+                   uint32_t mode) {
   const std::string text = path.str();
   // INVARIANT: fchmodat2(dirfd, "", mode, AT_EMPTY_PATH) on an O_PATH fd changes exactly the
   // inode that fd holds; it takes no pointer other than the NUL-terminated "".

@@ -90,7 +90,9 @@ Result<Attr> MountEngine::link(const RelPath& existing, const RelPath& new_path)
   if (auto st = writable("link", new_path); !st) return st.error();
   return op_link(root(), existing, new_path);
 }
-Result<StatFs> MountEngine::statfs() { return op_statfs(root()); }
+Result<StatFs> MountEngine::statfs() {
+  return op_statfs(root());
+}
 Result<std::vector<uint8_t>> MountEngine::getxattr(const RelPath& path, std::string_view name) {
   return op_getxattr(root(), path, name);
 }
@@ -106,7 +108,9 @@ Status MountEngine::removexattr(const RelPath& path, std::string_view name) {
   if (auto st = writable("removexattr", path); !st) return st;
   return op_removexattr(root(), path, name);
 }
-Status MountEngine::sync() { return op_sync(root()); }
+Status MountEngine::sync() {
+  return op_sync(root());
+}
 
 }  // namespace mnt
 

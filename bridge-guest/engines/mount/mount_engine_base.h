@@ -44,8 +44,7 @@ class MountEngine : public FsEngine {
   Status unlink(const RelPath& path) override;
   Status rmdir(const RelPath& path) override;
   Status rename(const RelPath& from, const RelPath& to, RenameFlags flags) override;
-  Result<Attr> symlink(const RelPath& path, std::string_view target,
-                       const Creds& creds) override;
+  Result<Attr> symlink(const RelPath& path, std::string_view target, const Creds& creds) override;
   Result<std::string> readlink(const RelPath& path) override;
   Result<Attr> link(const RelPath& existing, const RelPath& new_path) override;
   Result<StatFs> statfs() override;

@@ -24,8 +24,8 @@ Result<std::size_t> MountFile::read(uint64_t offset, std::span<std::byte> out) {
   // pread may return less than asked before end of file (signals, huge requests): go on until
   // it returns 0, so a short count means end of file.
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd_.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return last_error("read", path_);
     if (n == 0) break;
@@ -51,7 +51,9 @@ Result<std::size_t> MountFile::write(uint64_t offset, std::span<const std::byte>
   return done;
 }
 
-Result<Attr> MountFile::getattr() { return stat_fd(fd_.get(), "getattr", path_); }
+Result<Attr> MountFile::getattr() {
+  return stat_fd(fd_.get(), "getattr", path_);
+}
 
 // The same order as the path setattr: owner, mode, size, times.
 Result<Attr> MountFile::setattr(const SetAttr& c) {

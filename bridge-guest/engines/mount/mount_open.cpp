@@ -98,8 +98,8 @@ Result<std::unique_ptr<OpenFile>> op_open(const ConfinedRoot& root, const RelPat
   if (!fd) return fd.error();
   auto st = raw_stat(fd->get(), "open", text);
   if (!st) return st.error();
-  return std::unique_ptr<OpenFile>(std::make_unique<MountFile>(
-      std::move(fd).value(), f, S_ISDIR(st->st_mode), read_only, text));
+  return std::unique_ptr<OpenFile>(
+      std::make_unique<MountFile>(std::move(fd).value(), f, S_ISDIR(st->st_mode), read_only, text));
 }
 
 }  // namespace bridge::guest::mnt

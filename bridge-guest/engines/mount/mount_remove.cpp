@@ -32,8 +32,8 @@ Status op_rename(const ConfinedRoot& root, const RelPath& from, const RelPath& t
   if (!src) return src.error();
   auto dst = root.parent(to, "rename", EBUSY);
   if (!dst) return dst.error();
-  unsigned kernel_flags = (flags.no_replace ? RENAME_NOREPLACE : 0u) |
-                          (flags.exchange ? RENAME_EXCHANGE : 0u);
+  unsigned kernel_flags =
+      (flags.no_replace ? RENAME_NOREPLACE : 0u) | (flags.exchange ? RENAME_EXCHANGE : 0u);
   if (::renameat2(src->dir.get(), src->name.c_str(), dst->dir.get(), dst->name.c_str(),
                   kernel_flags) != 0)
     return last_error("rename " + from.str() + " ->", to.str());

@@ -18,7 +18,7 @@ namespace bridge::guest::mnt {
 
 namespace {
 
-constexpr std::size_t kXattrNameMax = 255;       // XATTR_NAME_MAX
+constexpr std::size_t kXattrNameMax = 255;        // XATTR_NAME_MAX
 constexpr std::size_t kXattrSizeMax = 64 * 1024;  // XATTR_SIZE_MAX
 // A value or list that keeps changing size between the two calls is retried this often.
 constexpr int kSizeRetries = 8;

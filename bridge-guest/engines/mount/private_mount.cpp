@@ -91,8 +91,9 @@ Status run_mount(const std::string& source, const std::string& target, bool read
     return make_error(outcome.code(), "mount engine: cannot run mount for " + source + ": " +
                                           outcome.error().context + ": install util-linux");
   if (outcome->status == 0) return {};
-  return make_error(EINVAL, "mount engine: cannot mount " + source + " (mount exited " +
-                                std::to_string(outcome->status) + ": " + outcome->output +
+  return make_error(EINVAL, "mount engine: cannot mount " + source + " on " + target +
+                                " (mount exited " + std::to_string(outcome->status) + ": " +
+                                outcome->output +
                                 "): check that it holds a filesystem this kernel supports");
 }
 
@@ -102,8 +103,8 @@ Result<std::unique_ptr<PrivateMount>> PrivateMount::mount(const std::string& sou
                                                           bool read_only) {
   auto target = make_mount_point();
   if (!target)
-    return make_error(target.code(), "mount engine: no mount point for " + source + ": " +
-                                         target.error().context);
+    return make_error(target.code(),
+                      "mount engine: no mount point for " + source + ": " + target.error().context);
   if (auto st = run_mount(source, *target, read_only); !st) {
     ::rmdir(target->c_str());
     return st.error();
@@ -119,8 +120,7 @@ PrivateMount::~PrivateMount() {
     spdlog::warn("mount engine: unmounting {} ({}): {}; detaching lazily", target_, source_,
                  sys_error(first, "umount").context);
     if (::umount2(target_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
-      spdlog::error("mount engine: cannot unmount {}: {}", target_,
-                    last_error("umount").context);
+      spdlog::error("mount engine: cannot unmount {}: {}", target_, last_error("umount").context);
   }
   if (::rmdir(target_.c_str()) != 0)
     spdlog::warn("mount engine: cannot remove {}: {}", target_, last_error("rmdir").context);

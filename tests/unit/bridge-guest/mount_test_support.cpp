@@ -1,5 +1,11 @@
 #include "mount_test_support.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+
+#include <cstddef>
+#include <cstdlib>
 #include <sstream>
 
 namespace bridge::guest::testing {
@@ -22,6 +28,10 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 std::string kind_name(FsKind kind) {
   return kind == FsKind::ext4 ? "ext4" : "btrfs";
+}
+
+void PrintTo(FsKind kind, std::ostream* os) {
+  *os << kind_name(kind);
 }
 
 std::string kind_param_name(const ::testing::TestParamInfo<FsKind>& info) {
@@ -78,6 +88,24 @@ ScratchFs::ScratchFs(FsKind kind, const std::string& mount_options)
   make_fs(img_, kind);
   if (::testing::Test::HasFatalFailure()) return;
   mount_ = std::make_unique<LoopMount>(img_, dir_, mount_options);
+}
+
+void fail_syscall_with(long nr, int err) {
+  // Tests run natively, so the syscall number alone identifies the call (no arch check).
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<uint32_t>(err) & 0xffff)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  // INVARIANT: prog points at `filter`, which outlives the call (the kernel copies it); the
+  // filter only reads seccomp_data.nr and returns ERRNO or ALLOW.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    std::perror("seccomp");
+    std::_Exit(99);
+  }
 }
 
 Attr attr_of(FsEngine& engine, const std::string& path, bool follow) {

@@ -17,6 +17,7 @@ namespace bridge::guest::testing {
 
 enum class FsKind { ext4, btrfs };
 std::string kind_name(FsKind kind);
+void PrintTo(FsKind kind, std::ostream* os);  // gtest prints parameters by name
 // For INSTANTIATE_TEST_SUITE_P: names the instances "ext4" and "btrfs".
 std::string kind_param_name(const ::testing::TestParamInfo<FsKind>& info);
 
@@ -30,6 +31,12 @@ std::vector<std::string> mount_targets_of(const std::string& device);
 // Unmounts everything mounted from img's loop devices and detaches them: whatever a test or an
 // engine under test left behind.
 void release_image(const std::filesystem::path& img);
+
+// Releases whatever is still mounted from img when a test ends, however it ends.
+struct ImageGuard {
+  std::filesystem::path img;
+  ~ImageGuard() { release_image(img); }
+};
 
 // img mounted by the test itself with mount -o loop[,options] on dir; released on destruction.
 class LoopMount {
@@ -62,6 +69,10 @@ class ScratchFs {
   std::filesystem::path img_, dir_;
   std::unique_ptr<LoopMount> mount_;
 };
+
+// Makes every later call of syscall nr in this process fail with err (a seccomp filter): how a
+// test plays an older kernel. Irreversible, so only for the child of a death test.
+void fail_syscall_with(long nr, int err);
 
 // The attributes of path through the engine (a test failure when it fails).
 Attr attr_of(FsEngine& engine, const std::string& path, bool follow = false);
