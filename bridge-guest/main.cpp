@@ -52,17 +52,11 @@ struct Config {
   std::string log_level = "info";
 };
 
-std::string default_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "guest";
-  return buf;
-}
-
 // Returns an exit status when the program should stop (help, version, bad usage).
 std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
   using namespace bridge;
   cfg.session.host = *parse_connect_endpoint("vsock:2:5151");
-  cfg.session.name = default_name();
+  cfg.session.name = bridge::machine_name("guest");
   ArgReader args(argc, argv);
   while (!args.done()) {
     if (args.flag("--help")) return std::fputs(kUsage, stdout), 0;

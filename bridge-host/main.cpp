@@ -43,16 +43,10 @@ struct Config {
   std::string log_level = "info";
 };
 
-std::string hostname() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "host";
-  return buf;
-}
-
 std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
   using namespace bridge;
   cfg.host.control_path = "/run/redox-bridge/control.sock";
-  cfg.host.link.host_name = hostname();
+  cfg.host.link.host_name = bridge::machine_name("host");
   ArgReader args(argc, argv);
   auto value = [&](std::string_view name) -> std::optional<Result<std::string>> {
     return args.option(name);

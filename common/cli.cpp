@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <unistd.h>
+
 namespace bridge {
 
 std::optional<Result<std::string>> ArgReader::option(std::string_view name) {
@@ -31,6 +33,12 @@ std::vector<std::string> ArgReader::rest() {
   std::vector<std::string> out(args_.begin() + static_cast<long>(pos_), args_.end());
   pos_ = args_.size();
   return out;
+}
+
+std::string machine_name(std::string_view fallback) {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return std::string(fallback);
+  return buf;
 }
 
 int fail_usage(std::string_view program, std::string_view message) {

@@ -30,6 +30,9 @@ class ArgReader {
   std::size_t pos_ = 0;
 };
 
+// This machine's host name, or `fallback` when it has none: the default name a daemon gives itself.
+std::string machine_name(std::string_view fallback);
+
 // Prints "PROGRAM: MESSAGE" to stderr and returns exit status 2 (usage) or 1 (failure).
 int fail_usage(std::string_view program, std::string_view message);
 int fail(std::string_view program, const Error& error);

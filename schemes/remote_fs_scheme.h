@@ -5,14 +5,14 @@
 
 #include <memory>
 
+#include "common/subvolume_ops.h"
 #include "schemes/fs_scheme.h"
 #include "schemes/guest_channel.h"
 #include "schemes/request_forwarder.h"
-#include "schemes/subvolume_scheme.h"
 
 namespace bridge {
 
-class RemoteFsScheme : public FsScheme, public SubvolumeScheme, public RequestForwarder {
+class RemoteFsScheme : public FsScheme, public SubvolumeOps, public RequestForwarder {
  public:
   RemoteFsScheme(std::shared_ptr<GuestChannel> channel, uint16_t export_index, bool read_only);
 

@@ -18,6 +18,7 @@
 #include "common/fs_types.h"
 #include "common/name_component.h"
 #include "common/result.h"
+#include "common/subvolume_ops.h"
 
 namespace bridge::guest {
 
@@ -33,20 +34,6 @@ class OpenFile {
   virtual Result<Attr> getattr() = 0;
   virtual Result<Attr> setattr(const SetAttr& changes) = 0;
   virtual Status fsync(bool data_only) = 0;
-};
-
-// Subvolumes and snapshots (btrfs). Paths are relative to the export root and confined to it.
-class SubvolumeOps {
- public:
-  virtual ~SubvolumeOps() = default;
-  virtual Result<std::vector<SubvolInfo>> list_subvolumes() = 0;
-  virtual Status create_subvolume(const RelPath& path) = 0;
-  virtual Status snapshot(const RelPath& source, const RelPath& dest, bool read_only) = 0;
-  virtual Status delete_subvolume(const RelPath& path) = 0;
-  virtual Result<uint64_t> default_subvolume() = 0;
-  virtual Status set_default_subvolume(const RelPath& path) = 0;
-  virtual Result<bool> subvolume_read_only(const RelPath& path) = 0;
-  virtual Status set_subvolume_read_only(const RelPath& path, bool read_only) = 0;
 };
 
 class FsEngine {

@@ -1,7 +1,11 @@
-// Subvolume operations of a scheme whose export has them (btrfs). Paths are relative to the
-// scheme root. Thread-safe and blocking like FsScheme; errors are host errno values.
+// Subvolumes and snapshots (btrfs): one interface for both ends. A guest engine implements it on
+// the filesystem (bridge-guest/engines/btrfs); a host scheme implements it over the wire
+// (schemes/remote_fs_scheme). Paths are relative to the export root and confined to it; errors
+// are errno values of the side that holds them. Thread-safe on the host; on the guest, called
+// under the engine's serialization like every engine call.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "common/fs_types.h"
@@ -10,9 +14,9 @@
 
 namespace bridge {
 
-class SubvolumeScheme {
+class SubvolumeOps {
  public:
-  virtual ~SubvolumeScheme() = default;
+  virtual ~SubvolumeOps() = default;
   virtual Result<std::vector<SubvolInfo>> list_subvolumes() = 0;
   virtual Status create_subvolume(const RelPath& path) = 0;
   virtual Status snapshot(const RelPath& source, const RelPath& dest, bool read_only) = 0;
