@@ -5,7 +5,8 @@
 //   fs_bench --file REL --stat-dir REL [--runs N] [--json PATH] LABEL=ROOT ...
 //
 // The first LABEL is the baseline; every other row is also given as a ratio to it. Numbers are
-// medians over the runs. It only prints: benchmarks never decide pass/fail.
+// medians over the runs; within a run the targets take turns. It only prints: benchmarks never
+// decide pass/fail.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -112,17 +113,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto names = list_names(targets[0].root + "/" + stat_dir);
-  for (auto& t : targets) {
-    std::vector<double> reads, stats;
-    for (int r = 0; r < runs; ++r) {
+  // Round-robin over the targets within each run, so that drift in the machine's load (these
+  // machines are shared) spreads over all of them instead of favouring whichever ran first.
+  std::vector<std::vector<double>> reads(targets.size()), stats(targets.size());
+  for (int r = 0; r < runs; ++r) {
+    for (std::size_t i = 0; i < targets.size(); ++i) {
       drop_caches();
-      reads.push_back(read_mb_s(t.root + "/" + file));
+      reads[i].push_back(read_mb_s(targets[i].root + "/" + file));
       drop_caches();
-      stats.push_back(stat_us(t.root + "/" + stat_dir, names));
+      stats[i].push_back(stat_us(targets[i].root + "/" + stat_dir, names));
     }
-    t.read_mb_s = median(reads);
-    t.stat_us = median(stats);
-    std::fprintf(stderr, "measured %s\n", t.label.c_str());
+    std::fprintf(stderr, "run %d of %d done\n", r + 1, runs);
+  }
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    targets[i].read_mb_s = median(reads[i]);
+    targets[i].stat_us = median(stats[i]);
   }
   const Target& base = targets[0];
   std::printf("%-22s %12s %10s %14s %10s\n", "path", "read MiB/s", "x base", "stat us/op",

@@ -6,10 +6,10 @@
 #   btrfs image: kernel btrfs (loop mount) | /scheme via the btrfs engine
 # Everything is read-only; every /scheme path goes through both daemons over a unix socket and
 # the FUSE mount. Prints tables with ratios to the kernel, and JSON (BENCH_JSON_DIR).
-# Usage (root): bash bench/fs_bench.sh [RUNS]     Needs a build (tools/build.sh).
+# Usage (root): bash bench/fs_bench.sh [RUNS, default 5]     Needs a build (tools/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${1:-3}"
+runs="${1:-5}"
 json_dir="${BENCH_JSON_DIR:-}"
 work=$(mktemp -d /tmp/bridge-bench-XXXXXX)
 pids=()
