@@ -19,6 +19,8 @@ packages=(
   fuse2fs
   # tests
   util-linux coreutils procps
+  # the guest VM image and its QEMU tests
+  qemu-system-x86 cpio
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -252,7 +252,8 @@ TEST_F(VirtqueueTest, RingsOutsideMemoryFail) {
   ASSERT_TRUE(q.set_addresses({SimRam::kUvaBase + ram.size() - 64, SimRam::kUvaBase,
                                SimRam::kUvaBase + 0x100})
                   .ok());
-  EXPECT_EQ(q.pop(memory).code(), EIO);
+  EXPECT_EQ(q.pop(memory).code(), EFAULT);
+  EXPECT_TRUE(q.broken());
 }
 
 TEST(Virtqueue, SetUpIsValidated) {
