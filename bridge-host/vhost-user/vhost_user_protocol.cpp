@@ -7,7 +7,9 @@
 namespace bridge::vhost_user {
 namespace {
 
-Error bad(const char* what) { return make_error(EINVAL, what); }
+Error bad(const char* what) {
+  return make_error(EINVAL, what);
+}
 
 std::vector<uint8_t> reply_header(Request request, uint32_t size) {
   std::vector<uint8_t> out(kHeaderSize + size);

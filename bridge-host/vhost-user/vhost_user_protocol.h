@@ -54,15 +54,15 @@ inline constexpr uint32_t kVersion = 0x1;
 inline constexpr uint32_t kVersionMask = 0x3;
 inline constexpr uint32_t kFlagReply = 0x4;
 inline constexpr uint32_t kFlagNeedReply = 0x8;
-inline constexpr uint32_t kMaxPayload = 4096;      // far above any message we accept
+inline constexpr uint32_t kMaxPayload = 4096;  // far above any message we accept
 inline constexpr std::size_t kMaxFds = GuestMemory::kMaxRegions;
 inline constexpr uint64_t kVringIndexMask = 0xff;  // SET_VRING_KICK/CALL/ERR payload
 inline constexpr uint64_t kVringNoFd = 0x100;
 inline constexpr uint32_t kMaxConfigSize = 256;
 
 // Feature bits.
-inline constexpr uint64_t kFeatureRingIndirect = 1ull << 28;  // VIRTIO_RING_F_INDIRECT_DESC
-inline constexpr uint64_t kFeatureRingEventIdx = 1ull << 29;  // VIRTIO_RING_F_EVENT_IDX
+inline constexpr uint64_t kFeatureRingIndirect = 1ull << 28;      // VIRTIO_RING_F_INDIRECT_DESC
+inline constexpr uint64_t kFeatureRingEventIdx = 1ull << 29;      // VIRTIO_RING_F_EVENT_IDX
 inline constexpr uint64_t kFeatureProtocolFeatures = 1ull << 30;  // VHOST_USER_F_PROTOCOL_FEATURES
 inline constexpr uint64_t kFeatureVersion1 = 1ull << 32;          // VIRTIO_F_VERSION_1
 inline constexpr uint64_t kProtocolMq = 1ull << 0;

@@ -3,7 +3,8 @@
 // Wire layout, all little-endian, in guest memory shared with the driver:
 //   descriptor table  num x { le64 addr; le32 len; le16 flags; le16 next; }   16-byte aligned
 //   available ring    { le16 flags; le16 idx; le16 ring[num]; le16 used_event; } 2-byte aligned
-//   used ring         { le16 flags; le16 idx; {le32 id; le32 len}[num]; le16 avail_event; } 4-aligned
+//   used ring         { le16 flags; le16 idx; {le32 id; le32 len}[num]; le16 avail_event; }
+//   4-aligned
 // The three ring addresses arrive (VHOST_USER_SET_VRING_ADDR) as QEMU virtual addresses;
 // descriptor addresses, including indirect tables, are guest-physical.
 //
@@ -57,7 +58,7 @@ struct GuestBuffer {
 
 // One available descriptor chain, split by direction.
 struct DescriptorChain {
-  uint16_t head = 0;                 // what push() must return to the driver
+  uint16_t head = 0;                  // what push() must return to the driver
   std::vector<GuestBuffer> readable;  // device-readable, in order (driver -> device)
   std::vector<GuestBuffer> writable;  // device-writable, in order (device -> driver)
   uint64_t readable_bytes = 0;

@@ -19,8 +19,8 @@
 #include <span>
 #include <vector>
 
-#include "bridge-host/vhost-user/wrapping.h"
 #include "bridge-host/vhost-user/vsock_packet.h"
+#include "bridge-host/vhost-user/wrapping.h"
 #include "common/result.h"
 
 namespace bridge::vhost_user {
@@ -87,10 +87,10 @@ class VsockConnection {
   uint32_t buf_alloc() const { return buf_alloc_; }
 
   // State the mux keeps per connection (the mux is the only writer).
-  uint32_t guest_shutdown = 0;      // kShutdown* flags received
-  bool host_shutdown = false;       // layer above closed; SHUTDOWN goes out once tx drains
-  bool shutdown_sent = false;       // our SHUTDOWN is queued; waiting for the guest's RST
-  bool in_ready_list = false;       // has a slot in the mux's round-robin of senders
+  uint32_t guest_shutdown = 0;  // kShutdown* flags received
+  bool host_shutdown = false;   // layer above closed; SHUTDOWN goes out once tx drains
+  bool shutdown_sent = false;   // our SHUTDOWN is queued; waiting for the guest's RST
+  bool in_ready_list = false;   // has a slot in the mux's round-robin of senders
   bool credit_update_queued = false;
 
  private:
@@ -101,12 +101,12 @@ class VsockConnection {
   std::size_t max_tx_queue_;
   std::shared_ptr<StreamSink> sink_;
 
-  Wrap32 rx_cnt_;           // bytes received from the guest
-  Wrap32 fwd_cnt_;          // bytes the layer above consumed
-  Wrap32 advertised_fwd_;   // fwd_cnt in the last header we sent
+  Wrap32 rx_cnt_;          // bytes received from the guest
+  Wrap32 fwd_cnt_;         // bytes the layer above consumed
+  Wrap32 advertised_fwd_;  // fwd_cnt in the last header we sent
   uint32_t peer_buf_alloc_ = 0;
   Wrap32 peer_fwd_cnt_;
-  Wrap32 tx_cnt_;           // bytes sent to the guest
+  Wrap32 tx_cnt_;  // bytes sent to the guest
 
   std::deque<std::vector<uint8_t>> tx_;  // queued for the guest, in order
   std::size_t tx_front_offset_ = 0;      // bytes of tx_.front() already sent

@@ -26,13 +26,13 @@ VsockHeader VsockMux::header_for(uint32_t guest_port, uint32_t host_port, VsockO
   return h;
 }
 
-void VsockMux::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port,
-                             uint32_t flags, ConnId conn) {
+void VsockMux::queue_control(VsockOp op, uint32_t guest_port, uint32_t host_port, uint32_t flags,
+                             ConnId conn) {
   control_.push_back(Control{op, guest_port, host_port, flags, conn});
 }
 
 void VsockMux::queue_stranger_rst(const VsockHeader& h) {
-  if (h.operation() == VsockOp::rst) return;                   // never answer an RST
+  if (h.operation() == VsockOp::rst) return;                 // never answer an RST
   if (control_.size() >= config_.max_control_queue) return;  // flood: drop the answer
   queue_control(VsockOp::rst, h.src_port, h.dst_port, 0, 0);
 }
@@ -190,8 +190,7 @@ std::optional<OutPacket> VsockMux::next_packet(uint32_t max_payload) {
 void VsockMux::maybe_finish_shutdown(VsockConnection& conn) {
   if (!conn.host_shutdown || conn.shutdown_sent || conn.tx_pending() != 0) return;
   conn.shutdown_sent = true;
-  queue_control(VsockOp::shutdown, conn.guest_port(), conn.host_port(), kShutdownBoth,
-                conn.id());
+  queue_control(VsockOp::shutdown, conn.guest_port(), conn.host_port(), kShutdownBoth, conn.id());
 }
 
 Status VsockMux::send(ConnId id, std::span<const uint8_t> bytes) {
@@ -224,7 +223,9 @@ Status VsockMux::shutdown(ConnId id) {
   return {};
 }
 
-void VsockMux::reset(ConnId id) { close(id, true, false); }
+void VsockMux::reset(ConnId id) {
+  close(id, true, false);
+}
 
 void VsockMux::reset_all() {
   std::vector<ConnId> ids;

@@ -71,7 +71,6 @@ enum class Verdict {
 };
 // `guest_cid` is the CID this device was configured with; `payload_bytes` is how many bytes the
 // chain carries after the header (len may not claim more).
-Verdict validate_from_guest(const VsockHeader& header, uint64_t guest_cid,
-                            uint64_t payload_bytes);
+Verdict validate_from_guest(const VsockHeader& header, uint64_t guest_cid, uint64_t payload_bytes);
 
 }  // namespace bridge::vhost_user

@@ -40,15 +40,15 @@ TEST(GuestMemory, BoundsAreExactAtEveryEdge) {
   const uint64_t base = 0x10000, size = 0x4000;
   auto m = map_one({base, size, 0x7000000, 0}, size);
   ASSERT_TRUE(m.ok());
-  EXPECT_TRUE(m->translate_gpa(base, size).ok());            // the whole region
-  EXPECT_TRUE(m->translate_gpa(base + size - 1, 1).ok());    // last byte
-  EXPECT_TRUE(m->translate_gpa(base + size - 1, 0).ok());    // empty range, inside
-  EXPECT_FALSE(m->translate_gpa(base + size, 0).ok());       // empty range, one past
-  EXPECT_FALSE(m->translate_gpa(base + size - 1, 2).ok());   // one byte past the end
-  EXPECT_FALSE(m->translate_gpa(base, size + 1).ok());       // one too long
-  EXPECT_FALSE(m->translate_gpa(base - 1, 1).ok());          // one below
-  EXPECT_FALSE(m->translate_gpa(base - 1, 2).ok());          // straddles the start
-  EXPECT_FALSE(m->translate_gpa(base + 1, UINT64_MAX).ok()); // addr + len overflows
+  EXPECT_TRUE(m->translate_gpa(base, size).ok());             // the whole region
+  EXPECT_TRUE(m->translate_gpa(base + size - 1, 1).ok());     // last byte
+  EXPECT_TRUE(m->translate_gpa(base + size - 1, 0).ok());     // empty range, inside
+  EXPECT_FALSE(m->translate_gpa(base + size, 0).ok());        // empty range, one past
+  EXPECT_FALSE(m->translate_gpa(base + size - 1, 2).ok());    // one byte past the end
+  EXPECT_FALSE(m->translate_gpa(base, size + 1).ok());        // one too long
+  EXPECT_FALSE(m->translate_gpa(base - 1, 1).ok());           // one below
+  EXPECT_FALSE(m->translate_gpa(base - 1, 2).ok());           // straddles the start
+  EXPECT_FALSE(m->translate_gpa(base + 1, UINT64_MAX).ok());  // addr + len overflows
   EXPECT_FALSE(m->translate_gpa(UINT64_MAX, 1).ok());
   EXPECT_FALSE(m->translate_gpa(UINT64_MAX, UINT64_MAX).ok());
   EXPECT_FALSE(m->translate_gpa(0, 0).ok());

@@ -89,7 +89,9 @@ void SimQueue::set_avail_idx(uint16_t idx) {
 void SimQueue::set_used_event(uint16_t v) {
   store_le<uint16_t>(ram_.at(avail_ + 4 + 2ull * num_), v);
 }
-void SimQueue::set_avail_flags(uint16_t flags) { store_le<uint16_t>(ram_.at(avail_), flags); }
+void SimQueue::set_avail_flags(uint16_t flags) {
+  store_le<uint16_t>(ram_.at(avail_), flags);
+}
 uint16_t SimQueue::avail_event() const {
   return load_le<uint16_t>(ram_.at(used_ + 4 + 8ull * num_));
 }

@@ -52,8 +52,8 @@ TEST_F(VirtqueueTest, GathersHeaderAndPayloadSplitAcrossDescriptors) {
   // Linux 6.1 puts the vsock header and the payload in separate descriptors.
   const uint64_t a = buffer("head"), b = buffer("er+pay"), c = buffer("load");
   const uint64_t w1 = ram.alloc(3), w2 = ram.alloc(10);
-  const uint16_t head = sim.add_chain({{a, 4, false}, {b, 6, false}, {c, 4, false},
-                                       {w1, 3, true}, {w2, 10, true}});
+  const uint16_t head =
+      sim.add_chain({{a, 4, false}, {b, 6, false}, {c, 4, false}, {w1, 3, true}, {w2, 10, true}});
   DescriptorChain chain = pop_ok();
   EXPECT_EQ(chain.head, head);
   EXPECT_EQ(chain.readable.size(), 3u);
@@ -65,8 +65,7 @@ TEST_F(VirtqueueTest, GathersHeaderAndPayloadSplitAcrossDescriptors) {
   EXPECT_EQ(gather(chain, 0, std::span(reinterpret_cast<uint8_t*>(all.data()), all.size())), 14u);
   EXPECT_EQ(all, "header+payload");
   std::string tail(20, '\0');
-  EXPECT_EQ(gather(chain, 6, std::span(reinterpret_cast<uint8_t*>(tail.data()), tail.size())),
-            8u);
+  EXPECT_EQ(gather(chain, 6, std::span(reinterpret_cast<uint8_t*>(tail.data()), tail.size())), 8u);
   EXPECT_EQ(tail.substr(0, 8), "+payload");
 
   const std::string out = "0123456789ABCDEF";
@@ -249,8 +248,8 @@ TEST_F(IndirectTest, IndirectAfterDirectIsCaught) {
 TEST_F(VirtqueueTest, RingsOutsideMemoryFail) {
   Virtqueue q;
   ASSERT_TRUE(q.set_size(8).ok());
-  ASSERT_TRUE(q.set_addresses({SimRam::kUvaBase + ram.size() - 64, SimRam::kUvaBase,
-                               SimRam::kUvaBase + 0x100})
+  ASSERT_TRUE(q.set_addresses(
+                   {SimRam::kUvaBase + ram.size() - 64, SimRam::kUvaBase, SimRam::kUvaBase + 0x100})
                   .ok());
   EXPECT_EQ(q.pop(memory).code(), EFAULT);
   EXPECT_TRUE(q.broken());
@@ -295,7 +294,7 @@ TEST(VirtqueueEventIdx, NotifiesOnlyWhenUsedEventIsCrossed) {
     ASSERT_TRUE(vq.push(memory, (*c)->head, 0).ok());
   };
   cycle();
-  EXPECT_EQ(sim.avail_event(), 1);  // we told the driver where we are
+  EXPECT_EQ(sim.avail_event(), 1);        // we told the driver where we are
   EXPECT_TRUE(*vq.needs_notify(memory));  // first time: always
   sim.set_used_event(3);                  // driver: interrupt me when used idx passes 3
   cycle();                                // used idx 2

@@ -26,16 +26,16 @@ VsockHeader sample() {
 
 TEST(VsockPacket, LayoutIsLittleEndianAndPacked) {
   auto bytes = serialize_vsock_header(sample());
-  EXPECT_EQ(bytes[0], 3);                                  // src_cid
-  EXPECT_EQ(bytes[8], 2);                                  // dst_cid
-  EXPECT_EQ(bytes[16], 0x44);                              // src_port, low byte first
+  EXPECT_EQ(bytes[0], 3);      // src_cid
+  EXPECT_EQ(bytes[8], 2);      // dst_cid
+  EXPECT_EQ(bytes[16], 0x44);  // src_port, low byte first
   EXPECT_EQ(bytes[19], 0x11);
-  EXPECT_EQ(bytes[20] | bytes[21] << 8, 5151);             // dst_port
-  EXPECT_EQ(bytes[24], 7);                                 // len
-  EXPECT_EQ(bytes[28], 1);                                 // type
-  EXPECT_EQ(bytes[30], 5);                                 // op
+  EXPECT_EQ(bytes[20] | bytes[21] << 8, 5151);                      // dst_port
+  EXPECT_EQ(bytes[24], 7);                                          // len
+  EXPECT_EQ(bytes[28], 1);                                          // type
+  EXPECT_EQ(bytes[30], 5);                                          // op
   EXPECT_EQ(bytes[36] | bytes[37] << 8 | bytes[38] << 16, 262144);  // buf_alloc
-  EXPECT_EQ(bytes[40], 0xf0);                              // fwd_cnt
+  EXPECT_EQ(bytes[40], 0xf0);                                       // fwd_cnt
   EXPECT_EQ(bytes[43], 0xff);
 }
 
