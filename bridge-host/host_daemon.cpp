@@ -34,10 +34,21 @@ void HostDaemon::spawn(asio::awaitable<void> task, std::string what) {
 
 Status HostDaemon::start() {
   for (const auto& ep : options_.listen) {
-    if (ep.kind == Endpoint::Kind::vhost_user)
-      return make_error(ENOTSUP, "--listen " + ep.str() +
-                                     ": the built-in vhost-user-vsock device "
-                                     "is not in this build yet; use unix:PATH or vsock:PORT");
+    if (ep.kind == Endpoint::Kind::vhost_user) {
+      // bridge-host is the device back-end itself: each guest vsock connection to
+      // VSOCK_PORT arrives as a stream, like an accepted unix connection.
+      vhost_user::BackendOptions vu;
+      vu.path = ep.path;
+      vu.guest_cid = ep.cid;
+      vu.port = wire::VSOCK_PORT;
+      auto backend = std::make_shared<vhost_user::VhostUserBackend>(
+          io_, std::move(vu),
+          [this](Socket socket, std::string peer) { adopt_guest(std::move(socket), peer); });
+      if (auto started = backend->start(); !started)
+        return make_error(started.code(), "--listen " + ep.str() + ": " + started.error().context);
+      backends_.push_back(std::move(backend));
+      continue;
+    }
     if (!ep.path.empty())
       std::filesystem::create_directories(std::filesystem::path(ep.path).parent_path());
     auto acceptor = listen_on(io_, ep, wire::VSOCK_PORT);
@@ -65,9 +76,18 @@ void HostDaemon::stop() {
     error_code ignored;
     acceptor.close(ignored);
   }
+  for (auto& backend : backends_) backend->stop();
   for (auto& weak : links_) {
     if (auto link = weak.lock()) link->close();
   }
+}
+
+void HostDaemon::adopt_guest(Socket socket, std::string peer) {
+  auto link = std::make_shared<GuestLink>(std::make_shared<FramedStream>(std::move(socket)),
+                                          registry_, options_.link, peer);
+  std::erase_if(links_, [](const auto& weak) { return weak.expired(); });
+  links_.push_back(link);
+  spawn(run_link(link), "guest link " + peer);
 }
 
 asio::awaitable<void> HostDaemon::accept_guests(Acceptor& acceptor, std::string where) {
@@ -81,11 +101,7 @@ asio::awaitable<void> HostDaemon::accept_guests(Acceptor& acceptor, std::string 
     }
     std::string peer = describe_peer(socket);
     spdlog::info("guest connection from {} on {}", peer, where);
-    auto link = std::make_shared<GuestLink>(std::make_shared<FramedStream>(std::move(socket)),
-                                            registry_, options_.link, peer);
-    std::erase_if(links_, [](const auto& weak) { return weak.expired(); });
-    links_.push_back(link);
-    spawn(run_link(link), "guest link " + peer);
+    adopt_guest(std::move(socket), std::move(peer));
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "bridge-host/control_server.h"
 #include "bridge-host/guest_link.h"
+#include "bridge-host/vhost-user/vhost_user_backend.h"
 #include "common/endpoint.h"
 #include "common/transport.h"
 
@@ -35,12 +36,16 @@ class HostDaemon {
   asio::awaitable<void> accept_guests(Acceptor& acceptor, std::string where);
   asio::awaitable<void> accept_control(Acceptor& acceptor);
   void spawn(asio::awaitable<void> task, std::string what);
+  // A connected guest stream, from any listener: make its GuestLink and run it.
+  void adopt_guest(Socket socket, std::string peer);
 
   asio::io_context& io_;
   SchemeRegistry& registry_;
   HostOptions options_;
   ControlServer control_;
-  std::list<Acceptor> acceptors_;                // io_context thread only
+  std::list<Acceptor> acceptors_;  // io_context thread only
+  // vhost-user-vsock devices (--listen vhost-user:PATH); io_context thread only.
+  std::vector<std::shared_ptr<vhost_user::VhostUserBackend>> backends_;
   std::vector<std::weak_ptr<GuestLink>> links_;  // io_context thread only
 };
 

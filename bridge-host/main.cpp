@@ -23,6 +23,11 @@ Options:
                          vsock:PORT       AF_VSOCK (needs vhost-vsock in the host kernel)
                          hybrid:PATH      guests arrive on the unix socket PATH_5151
                                           (Firecracker / cloud-hypervisor convention)
+                         vhost-user:PATH[,cid=N]
+                                          bridge-host is the vhost-user-vsock device for
+                                          QEMU (-chardev socket,path=PATH -device
+                                          vhost-user-vsock-pci; guest RAM must be a shared
+                                          memory-backend-memfd); guest CID N (default 3)
                          tcp:127.0.0.1:PORT  loopback debugging only
   --mount DIR          FUSE scheme root (default /scheme)
   --no-mount           do not mount; schemes are reachable through bridgectl only

@@ -74,6 +74,9 @@ class SimQueue {
   std::vector<std::pair<uint32_t, uint32_t>> take_used();
 
   uint64_t desc_gpa() const { return desc_; }
+  uint64_t avail_gpa() const { return avail_; }
+  uint64_t used_gpa() const { return used_; }
+  uint16_t num() const { return num_; }
 
  private:
   SimRam& ram_;
