@@ -14,6 +14,12 @@ namespace {
 
 constexpr unsigned kExportsMax = 64;
 
+// Guest-supplied text the host keeps and shows (`bridgectl status`): bounded, so a hostile guest
+// cannot make the host hold megabytes per export.
+std::string bounded(capnp::Text::Reader text, std::size_t max) {
+  return std::string(text.cStr(), std::min<std::size_t>(text.size(), max));
+}
+
 kj::Array<capnp::word> host_hello(const LinkOptions& options) {
   capnp::MallocMessageBuilder message;
   auto hello = message.initRoot<wire::Message>().initHello();
@@ -85,7 +91,7 @@ Status GuestLink::accept_hello(wire::Hello::Reader hello) {
   if (hello.getRole() != wire::Hello::Role::GUEST)
     return make_error(EPROTO, "peer on a guest listener did not say it is a guest");
   auto name = hello.getName();
-  guest_name_ = std::string(name.cStr(), std::min<std::size_t>(name.size(), 64));
+  guest_name_ = bounded(name, 64);
   boot_id_ = hello.getBootId();
   if (hello.getExports().size() > kExportsMax)
     return make_error(EPROTO,
@@ -113,8 +119,8 @@ void GuestLink::register_exports(capnp::List<wire::Export>::Reader exports) {
                    guest_name_, name, existing->guest);
       continue;
     }
-    SchemeInfo info{name, false,       exp.getEngine(), exp.getReadOnly(),
-                    true, guest_name_, exp.getNote()};
+    SchemeInfo info{name, false,       bounded(exp.getEngine(), 32), exp.getReadOnly(),
+                    true, guest_name_, bounded(exp.getNote(), 256)};
     auto scheme = std::make_shared<RemoteFsScheme>(shared_from_this(), static_cast<uint16_t>(i),
                                                    exp.getReadOnly());
     registry_.put(info, scheme, scheme);
