@@ -12,18 +12,11 @@ data=/var/lib/redox-bridge
 mount=/scheme
 ctl=(build/tools/bridgectl/bridgectl --control "$state/control.sock")
 
+# shellcheck source=tools/daemon-lib.sh
+. tools/daemon-lib.sh
 stop() {
-  for d in bridge-guest bridge-host; do
-    if [ -f "$state/$d.pid" ]; then
-      pid=$(cat "$state/$d.pid")
-      if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      fi
-      rm -f "$state/$d.pid"
-    fi
-  done
-  if grep -qs " $mount fuse" /proc/mounts; then umount -l "$mount" || true; fi
+  stop_pidfiles "$state" bridge-guest bridge-host
+  unmount_fuse "$mount"
 }
 
 if [ "${1:-start}" = stop ]; then

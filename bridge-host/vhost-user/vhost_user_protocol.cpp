@@ -114,7 +114,9 @@ Result<Message> parse_body(const Header& header, std::span<const uint8_t> payloa
       break;
     }
     default:
-      return make_error(ENOSYS, "vhost-user request not implemented");
+      // Requests this back-end does not offer a feature for; QEMU does not send them.
+      return make_error(ENOSYS, "unsupported vhost-user request " +
+                                    std::to_string(static_cast<uint32_t>(header.request)));
   }
   m.fds = std::move(fds);
   return m;
