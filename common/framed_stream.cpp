@@ -1,5 +1,6 @@
 #include "common/framed_stream.h"
 
+#include <array>
 #include <cstring>
 
 namespace bridge {
@@ -18,17 +19,18 @@ asio::awaitable<Result<std::size_t>> FramedStream::read_exact(void* data, std::s
 }
 
 asio::awaitable<Result<frame::Frame>> FramedStream::read() {
-  std::byte head[8];
-  if (auto r = co_await read_exact(head, sizeof head); !r) co_return r.error();
-  auto table_size = frame::table_bytes(std::span<const std::byte, 8>(head), limits_);
+  // The segment table is at most (1 + SEGMENTS_MAX) u32s rounded to a word, so it needs no heap
+  // allocation per frame; table_bytes() enforces the bound before anything more is read.
+  std::array<std::byte, ((1 + wire::SEGMENTS_MAX) * 4 + 7) & ~7u> table_buf;
+  if (auto r = co_await read_exact(table_buf.data(), 8); !r) co_return r.error();
+  auto table_size = frame::table_bytes(std::span<const std::byte, 8>(table_buf.data(), 8), limits_);
   if (!table_size) co_return table_size.error();
-
-  std::vector<std::byte> table(*table_size);
-  std::memcpy(table.data(), head, sizeof head);
-  if (*table_size > sizeof head) {
-    auto r = co_await read_exact(table.data() + sizeof head, *table_size - sizeof head);
+  if (*table_size > table_buf.size()) co_return make_error(EPROTO, "segment table above the cap");
+  if (*table_size > 8) {
+    auto r = co_await read_exact(table_buf.data() + 8, *table_size - 8);
     if (!r) co_return r.error();
   }
+  std::span<const std::byte> table(table_buf.data(), *table_size);
   auto layout = frame::parse_table(table, limits_);
   if (!layout) co_return layout.error();
 

@@ -14,20 +14,8 @@
 # else lives in a temporary directory that is removed on exit; QEMU is always killed.
 set -euo pipefail
 prog=vm_selftest.sh
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-build_dir="${BRIDGE_BUILD_DIR:-$repo/build}"
-boot_timeout="${VM_BOOT_TIMEOUT:-240}"   # seconds for the whole guest run under TCG
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build-dir) [ $# -ge 2 ] || { echo "$prog: --build-dir needs a directory" >&2; exit 2; }
-                 build_dir="$2"; shift 2 ;;
-    *) echo "$prog: unknown argument '$1' (usage: vm_selftest.sh [--build-dir DIR])" >&2; exit 2 ;;
-  esac
-done
-[ "$(id -u)" -eq 0 ] || { echo "$prog: run as root (apt-get for the image, mkfs for the disks)" >&2; exit 1; }
-build_dir=$(cd "$build_dir" 2>/dev/null && pwd) ||
-  { echo "$prog: no build directory $build_dir: build first (bash tools/build.sh)" >&2; exit 1; }
+# shellcheck source=tests/vm/vm_common.sh
+. "$(dirname "$0")/vm_common.sh"
 
 t0=$(date +%s.%N)
 elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }

@@ -16,20 +16,8 @@
 # is removed on exit.
 set -euo pipefail
 prog=vm_vhost_user.sh
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-build_dir="${BRIDGE_BUILD_DIR:-$repo/build}"
-boot_timeout="${VM_BOOT_TIMEOUT:-240}"   # seconds from QEMU start to the first byte on the host
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build-dir) [ $# -ge 2 ] || { echo "$prog: --build-dir needs a directory" >&2; exit 2; }
-                 build_dir="$2"; shift 2 ;;
-    *) echo "$prog: unknown argument '$1' (usage: vm_vhost_user.sh [--build-dir DIR])" >&2; exit 2 ;;
-  esac
-done
-[ "$(id -u)" -eq 0 ] || { echo "$prog: run as root (FUSE mount, mkfs for the disks)" >&2; exit 1; }
-build_dir=$(cd "$build_dir" 2>/dev/null && pwd) ||
-  { echo "$prog: no build directory $build_dir: build first (bash tools/build.sh)" >&2; exit 1; }
+# shellcheck source=tests/vm/vm_common.sh
+. "$(dirname "$0")/vm_common.sh"
 host_bin="$build_dir/bridge-host/bridge-host"
 [ -x "$host_bin" ] || { echo "$prog: no bridge-host at $host_bin: build first" >&2; exit 1; }
 
