@@ -345,26 +345,37 @@ struct SetReadOnlyReq {
   readOnly @1 :Bool;
 }
 
-# DRM (issue: display scheme). Ids are the guest driver's object ids.
+# DRM (display exports). Ids are the guest driver's object ids; the host treats them as opaque
+# and checks them only against what the guest listed. Pixels never travel in these messages:
+# the host keeps a shadow of each framebuffer in the shared region and names the range
+# (`pixels`, with the shadow's own `pitch`); the guest copies the damaged rectangles from there
+# into its dumb buffer. Every rectangle is clipped by the guest against the framebuffer, and
+# every range is checked against the region before it is touched.
 struct DrmReq {
   union {
     getCaps @0 :Void;
     getResources @1 :Void;
     getConnector @2 :UInt32;
     createDumb @3 :DumbReq;
-    destroyDumb @4 :UInt32;
+    destroyDumb @4 :UInt32;            # dumb buffer handle
     addFramebuffer @5 :FramebufferReq;
     removeFramebuffer @6 :UInt32;
-    setCrtc @7 :SetCrtcReq;
+    setCrtc @7 :SetCrtcReq;            # modeset; framebuffer 0 disables the CRTC
     dirty @8 :DirtyReq;
-    pageFlip @9 :PageFlipReq;
+    pageFlip @9 :PageFlipReq;          # answered at once; completion is Event.flipDone
     setCursor @10 :CursorReq;
+    getCrtc @11 :UInt32;
+    getPlanes @12 :Void;
+    requestVblank @13 :VblankReq;      # one Event.vblank at the next vblank (ENOTSUP if none)
+    moveCursor @14 :CursorMove;
   }
 }
 
 struct DumbReq { width @0 :UInt32; height @1 :UInt32; bpp @2 :UInt32; }
 struct FramebufferReq {
-  width @0 :UInt32; height @1 :UInt32; format @2 :UInt32; handle @3 :UInt32; pitch @4 :UInt32;
+  width @0 :UInt32; height @1 :UInt32;
+  format @2 :UInt32;           # DRM fourcc (XRGB8888 = 0x34325258)
+  handle @3 :UInt32; pitch @4 :UInt32;
 }
 struct SetCrtcReq {
   crtc @0 :UInt32; framebuffer @1 :UInt32; x @2 :UInt32; y @3 :UInt32;
@@ -372,12 +383,25 @@ struct SetCrtcReq {
 }
 struct Rect { x @0 :UInt32; y @1 :UInt32; width @2 :UInt32; height @3 :UInt32; }
 struct DirtyReq {
-  framebuffer @0 :UInt32; rects @1 :List(Rect);
-  pixels @2 :RegionRef;        # where the host left the damaged pixels
+  framebuffer @0 :UInt32;
+  rects @1 :List(Rect);        # empty: the whole framebuffer
+  pixels @2 :RegionRef;        # the host's shadow of this framebuffer
+  pitch @3 :UInt32;            # bytes per row in the shadow
 }
-struct PageFlipReq { crtc @0 :UInt32; framebuffer @1 :UInt32; cookie @2 :UInt64; }
-struct CursorReq { crtc @0 :UInt32; handle @1 :UInt32; width @2 :UInt32; height @3 :UInt32;
-                   x @4 :Int32; y @5 :Int32; }
+struct PageFlipReq {
+  crtc @0 :UInt32; framebuffer @1 :UInt32; cookie @2 :UInt64;
+  rects @3 :List(Rect);        # damage since this framebuffer was last shown; empty: all of it
+  pixels @4 :RegionRef;        # the shadow of `framebuffer`, copied before the flip
+  pitch @5 :UInt32;
+}
+struct CursorReq {
+  crtc @0 :UInt32;
+  width @1 :UInt32; height @2 :UInt32;   # 0 x 0 hides the cursor
+  hotX @3 :Int32; hotY @4 :Int32;
+  pixels @5 :RegionRef;        # ARGB8888, width * 4 bytes per row
+}
+struct CursorMove { crtc @0 :UInt32; x @1 :Int32; y @2 :Int32; }
+struct VblankReq { crtc @0 :UInt32; cookie @1 :UInt64; }
 struct DrmMode {
   name @0 :Text; clock @1 :UInt32;
   hdisplay @2 :UInt16; hsyncStart @3 :UInt16; hsyncEnd @4 :UInt16; htotal @5 :UInt16;
@@ -473,18 +497,33 @@ struct DrmReply {
     dumb @3 :DumbBuffer;
     framebuffer @4 :UInt32;
     done @5 :Void;
+    crtc @6 :DrmCrtc;
+    planes @7 :List(DrmPlane);
   }
 }
-struct DrmCaps { driver @0 :Text; dumbBuffer @1 :Bool; cursorWidth @2 :UInt32;
-                 cursorHeight @3 :UInt32; asyncFlip @4 :Bool; }
+struct DrmCaps {
+  driver @0 :Text;             # kernel driver name: "bochs-drm", "virtio_gpu"
+  dumbBuffer @1 :Bool; cursorWidth @2 :UInt32; cursorHeight @3 :UInt32; asyncFlip @4 :Bool;
+  vblank @5 :Bool;             # the driver delivers real vblank events
+  description @6 :Text;
+  preferredDepth @7 :UInt32;
+}
 struct DrmResources { crtcs @0 :List(UInt32); connectors @1 :List(UInt32);
                       encoders @2 :List(UInt32); planes @3 :List(UInt32);
                       minWidth @4 :UInt32; maxWidth @5 :UInt32;
-                      minHeight @6 :UInt32; maxHeight @7 :UInt32; }
+                      minHeight @6 :UInt32; maxHeight @7 :UInt32;
+                      framebuffers @8 :List(UInt32); }
 struct DrmConnector { id @0 :UInt32; type @1 :UInt32; connected @2 :Bool;
-                      modes @3 :List(DrmMode); widthMm @4 :UInt32; heightMm @5 :UInt32; }
+                      modes @3 :List(DrmMode); widthMm @4 :UInt32; heightMm @5 :UInt32;
+                      name @6 :Text;             # "Virtual-1"
+                      encoder @7 :UInt32; possibleCrtcs @8 :UInt32; }
 struct DumbBuffer { handle @0 :UInt32; pitch @1 :UInt32; size @2 :UInt64;
-                    pixels @3 :RegionRef; }
+                    pixels @3 :RegionRef; }      # unused: dumb buffers live in the guest
+struct DrmCrtc { id @0 :UInt32; framebuffer @1 :UInt32; x @2 :UInt32; y @3 :UInt32;
+                 modeValid @4 :Bool; mode @5 :DrmMode; }
+struct DrmPlane { id @0 :UInt32; possibleCrtcs @1 :UInt32; crtc @2 :UInt32;
+                  framebuffer @3 :UInt32; formats @4 :List(UInt32);
+                  type @5 :UInt32; }             # DRM_PLANE_TYPE_*: 0 overlay, 1 primary, 2 cursor
 
 # ---------------------------------------------------------------------------------------------
 # Events (guest to host, unsolicited)
@@ -497,11 +536,12 @@ struct Event {
     vblank @3 :VblankEvent;
     flipDone @4 :VblankEvent;
   }
+  export @5 :UInt16;            # hotplug, vblank, flipDone: index into the hello exports
 }
 
 struct VblankEvent {
   crtc @0 :UInt32;
   sequence @1 :UInt64;
   timestampNs @2 :UInt64;
-  cookie @3 :UInt64;           # PageFlipReq.cookie
+  cookie @3 :UInt64;           # PageFlipReq.cookie or VblankReq.cookie
 }
