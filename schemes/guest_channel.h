@@ -7,10 +7,23 @@
 #include <functional>
 #include <memory>
 
+#include "common/region_allocator.h"
 #include "common/result.h"
+#include "common/shared_region.h"
+#include "schema/bridge.capnp.h"
 #include "schema/frame.h"
 
 namespace bridge {
+
+// The host's side of a guest's shared region: its mapping, and the allocator from which the
+// host sets aside every range the guest may touch. Lives as long as the connection that agreed
+// on it; holders of leases keep it alive through the shared_ptr.
+struct GuestRegion {
+  SharedRegion mapping;
+  RegionAllocator allocator;
+
+  explicit GuestRegion(SharedRegion m) : mapping(std::move(m)), allocator(mapping.size()) {}
+};
 
 class GuestChannel {
  public:
@@ -22,6 +35,18 @@ class GuestChannel {
   virtual void submit(std::unique_ptr<capnp::MallocMessageBuilder> message, Completion done) = 0;
   // submit() and wait; bounded by the channel's deadline. Not from the channel's own thread.
   virtual Result<frame::Frame> call(std::unique_ptr<capnp::MallocMessageBuilder> message) = 0;
+
+  // The shared region both sides agreed on in their hellos; nullptr when there is none (not
+  // announced, or the guest could not map it): bulk data then travels inline.
+  virtual std::shared_ptr<GuestRegion> region() { return nullptr; }
+
+  // Unsolicited guest events about one export (hotplug, vblank, flipDone). The handler runs on
+  // the channel's I/O thread and must not block; one handler per export, replaced on reconnect.
+  using EventHandler = std::function<void(wire::Event::Reader event)>;
+  virtual void on_event(uint16_t export_index, EventHandler handler) {
+    (void)export_index;
+    (void)handler;
+  }
 };
 
 }  // namespace bridge
