@@ -14,6 +14,8 @@ namespace bridge {
 class ArgReader {
  public:
   ArgReader(int argc, char** argv) : args_(argv + 1, argv + argc) {}
+  // Arguments that did not come from main() (a config file, a sub-command's rest).
+  explicit ArgReader(std::vector<std::string> args) : args_(std::move(args)) {}
 
   bool done() const { return pos_ >= args_.size(); }
   // The next argument, consumed.

@@ -5,7 +5,8 @@
 # once the guest's bridge-guest (a runit service) has connected.
 #   bash tools/run-vm.sh          start (restarts a running instance)
 #   bash tools/run-vm.sh stop     stop QEMU and bridge-host, unmount /scheme
-# Run as root. Logs and the guest console: /run/redox-bridge/vm/
+# Run as root. bridge-host's log: /run/redox-bridge/vm/; the VM (named fsvm, started with
+# bridgectl vm run) keeps its console and QEMU log in /run/redox-bridge/vms/fsvm/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=/run/redox-bridge/vm
@@ -15,8 +16,12 @@ image=build/guest-image
 
 # shellcheck source=tools/daemon-lib.sh
 . tools/daemon-lib.sh
+ctl=build/tools/bridgectl/bridgectl
 stop() {
-  stop_pidfiles "$state" qemu bridge-host
+  if [ -x "$ctl" ] && "$ctl" vm list | awk '$1 == "fsvm"' | grep -q .; then
+    "$ctl" vm stop fsvm >/dev/null
+  fi
+  stop_pidfiles "$state" qemu bridge-host  # qemu.pid: left by versions before bridgectl vm
   unmount_fuse "$mount"
 }
 
@@ -42,15 +47,9 @@ for _ in $(seq 50); do [ -S "$state/vsock.sock" ] && break; sleep 0.1; done
 
 cmdline="console=ttyS0 panic=-1 quiet bridge.export=ext4=ext2fs:/dev/vda"
 cmdline+=" bridge.export=btrfs=btrfs:/dev/vdb"
-setsid qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -nodefaults -no-reboot \
-  -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-  -chardev "socket,id=vu,path=$state/vsock.sock" -device vhost-user-vsock-pci,chardev=vu \
-  -serial "file:$state/console.log" -monitor none \
-  -kernel "$image/bzImage" -initrd "$image/initramfs.cpio.gz" -append "$cmdline" \
-  -drive "file=$data/sample-ext4.img,if=virtio,format=raw" \
-  -drive "file=$data/sample-btrfs.img,if=virtio,format=raw" \
-  </dev/null >"$state/qemu.log" 2>&1 &
-echo $! >"$state/qemu.pid"
+"$ctl" vm run --name fsvm --kernel "$image/bzImage" --initrd "$image/initramfs.cpio.gz" \
+  --disk "$data/sample-ext4.img" --disk "$data/sample-btrfs.img" --mem 512 --cpus 1 \
+  --append "$cmdline" --vsock "$state/vsock.sock"
 
 echo "booting the filesystem VM (about 10 s under TCG)..."
 for _ in $(seq 120); do
@@ -59,7 +58,7 @@ for _ in $(seq 120); do
 done
 if ! timeout 5 cat "$mount/ext4/home/file" >/dev/null 2>&1; then
   echo "run-vm.sh: /scheme/ext4 did not appear; logs follow" >&2
-  tail -n 20 "$state/bridge-host.log" "$state/console.log" >&2
+  tail -n 20 "$state/bridge-host.log" /run/redox-bridge/vms/fsvm/console.log >&2
   exit 1
 fi
 
@@ -67,6 +66,7 @@ set -x
 cat /scheme/ext4/home/file
 cat /scheme/btrfs/home/file
 build/tools/bridgectl/bridgectl status
+build/tools/bridgectl/bridgectl vm list
 { set +x; } 2>/dev/null
 echo
 echo "The filesystem VM is running: /scheme/ext4 and /scheme/btrfs come from Linux in QEMU."

@@ -476,9 +476,9 @@ void VhostUserBackend::stop_ring(uint32_t index) {
   }
   device_.queue(index)->set_enabled(false);
   device_.forget_held_chains();
-  // Stopping TX means the driver was reset (guest reboot, module unload): its sockets are gone,
-  // so ours go too.
-  if (index == VsockDevice::kTxQueue) device_.mux().reset_all();
+  // Stopping TX means the driver was reset (guest reboot, module unload) or the VM was paused
+  // (QMP stop also stops the rings): our sockets go, and the guest is told, for the pause case.
+  if (index == VsockDevice::kTxQueue) device_.mux().reset_all_telling_guest();
 }
 
 void VhostUserBackend::on_kick(uint32_t index) {

@@ -236,4 +236,15 @@ void VsockMux::reset_all() {
   ready_.clear();
 }
 
+void VsockMux::reset_all_telling_guest() {
+  std::vector<Key> ports;
+  ports.reserve(conns_.size());
+  for (const auto& [id, conn] : conns_) ports.emplace_back(conn->guest_port(), conn->host_port());
+  reset_all();
+  for (const auto& [guest_port, host_port] : ports) {
+    if (control_.size() >= config_.max_control_queue) break;
+    queue_control(VsockOp::rst, guest_port, host_port, 0, 0);  // conn 0: tied to no connection
+  }
+}
+
 }  // namespace bridge::vhost_user

@@ -92,6 +92,11 @@ class VsockMux {
   void reset(ConnId id);
   // Device reset or guest gone: every connection ends with on_reset, queued packets dropped.
   void reset_all();
+  // Rings stopped while the guest may live on (QEMU stops them on a pause as well as on a
+  // driver reset): as reset_all, then an RST per dropped connection is queued for the guest.
+  // After a pause the guest's sockets learn of their end when the rings restart (bridge-guest
+  // then redials); a reset driver drops RSTs for sockets it does not know.
+  void reset_all_telling_guest();
 
   std::size_t connection_count() const { return conns_.size(); }
   const VsockConnection* find(ConnId id) const;

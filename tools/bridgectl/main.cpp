@@ -1,4 +1,4 @@
-// bridgectl: the command-line client of bridge-host's control socket.
+// bridgectl: the command-line client of bridge-host's control socket, and of the VMs' QEMUs.
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -27,6 +27,11 @@ Commands:
   subvol delete PATH                   delete a subvolume
   subvol get-default SCHEME:/ | set-default PATH
   subvol readonly PATH [on|off]        show or set a subvolume's read-only flag
+  vm run --name NAME --kernel FILE [--initrd FILE] [--disk FILE]... [--mem MIB]
+         [--cpus N] [--append ARGS] [--vsock PATH] [--display none|bochs|virtio-gpu]
+         [--region MIB] [--state-dir DIR]      start a VM under QEMU in the background
+  vm list | stop NAME | pause NAME | resume NAME   [--state-dir DIR]
+                         (vm commands need no control socket; bridgectl vm --help)
 
 Options:
   --control PATH         bridge-host's control socket (default /run/redox-bridge/control.sock)
@@ -43,6 +48,7 @@ constexpr Command kCommands[] = {
     {"stat", bridge::ctl::cmd_stat},     {"put", bridge::ctl::cmd_put},
     {"rm", bridge::ctl::cmd_rm},         {"mkdir", bridge::ctl::cmd_mkdir},
     {"status", bridge::ctl::cmd_status}, {"subvol", bridge::ctl::cmd_subvol},
+    {"vm", bridge::ctl::cmd_vm},
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -355,6 +356,23 @@ TEST_F(MuxTest, ResetAllEndsEveryConnection) {
   EXPECT_TRUE(handler.records[b].reset);
   EXPECT_EQ(mux->connection_count(), 0u);
   EXPECT_FALSE(mux->has_output());
+}
+
+// A paused VM keeps its sockets while the rings stop: each one hears an RST once they restart.
+TEST_F(MuxTest, ResetAllTellingGuestQueuesAnRstPerConnection) {
+  const ConnId a = connect(1), b = connect(2);
+  mux->reset_all_telling_guest();
+  EXPECT_TRUE(handler.records[a].reset);
+  EXPECT_TRUE(handler.records[b].reset);
+  EXPECT_EQ(mux->connection_count(), 0u);
+  auto out = drain();
+  ASSERT_EQ(out.size(), 2u);
+  std::set<uint32_t> ports;
+  for (const auto& p : out) {
+    EXPECT_EQ(p.header.operation(), VsockOp::rst);
+    ports.insert(p.header.dst_port);
+  }
+  EXPECT_EQ(ports, (std::set<uint32_t>{1, 2}));
 }
 
 TEST_F(MuxTest, StaleIdsNeverReachANewConnectionOnTheSamePorts) {
