@@ -2,7 +2,8 @@
 # Configures and builds redox-bridge into build/ (warnings are errors). Uses ccache when it is
 # installed (several worktrees then share one compile cache; CCACHE_BASEDIR makes hits
 # independent of the checkout's path).
-#   BRIDGE_BUILD_DIR=DIR   build somewhere else (default: build)
+#   bash tools/build.sh [TARGET...]   all targets, or only the named ones
+#   BRIDGE_BUILD_DIR=DIR              build somewhere else (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${BRIDGE_BUILD_DIR:-build}"
@@ -12,4 +13,6 @@ if command -v ccache >/dev/null; then
   export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}"
 fi
 cmake -S . -B "$build_dir" -G Ninja -DBRIDGE_WERROR=ON "${launcher[@]}" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)" "$@"
+targets=()
+[ $# -eq 0 ] || targets=(--target "$@")
+cmake --build "$build_dir" -j"$(nproc)" "${targets[@]}"

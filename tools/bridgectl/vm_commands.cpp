@@ -2,6 +2,7 @@
 // the VMs' state directories and QMP sockets directly; bridge-host's control socket is not
 // involved.
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <string_view>
 
@@ -28,6 +29,9 @@ constexpr const char* kVmUsage = R"(Usage: bridgectl vm COMMAND ...
   stop NAME [--state-dir DIR]       QMP quit, SIGKILL after 10 s, remove its state
   pause NAME [--state-dir DIR]      freeze the guest's CPUs (QMP stop)
   resume NAME [--state-dir DIR]     let it run again (QMP cont)
+  screendump NAME FILE [--device ID] [--state-dir DIR]
+                                    save what the VM's display shows as a PPM image
+                                    (QMP screendump; --device picks a display device)
 
 --state-dir DIR holds one directory per VM (default /run/redox-bridge/vms): spec, pid,
 qmp.sock, console.log (the guest's serial console) and qemu.log.
@@ -126,6 +130,37 @@ int on_vm(const Args& args, std::string_view done,
   return 0;
 }
 
+// QEMU writes the file itself, so FILE is made absolute: QEMU's working directory is not ours.
+int screendump_vm(const Args& args) {
+  std::string name, file, device;
+  vm::ManagerOptions options;
+  ArgReader in(args);
+  while (!in.done()) {
+    if (in.flag("--help")) return std::fputs(kVmUsage, stdout), 0;
+    if (auto d = in.option("--state-dir")) {
+      if (!*d) return fail_usage(kProgram, d->error().context);
+      options.root = **d;
+    } else if (auto dev = in.option("--device")) {
+      if (!*dev) return fail_usage(kProgram, dev->error().context);
+      device = **dev;
+    } else if (name.empty() || file.empty()) {
+      (name.empty() ? name : file) = in.next();
+    } else {
+      return fail_usage(kProgram, "unexpected argument '" + std::string(in.next()) + "'");
+    }
+  }
+  if (name.empty() || file.empty()) return fail_usage(kProgram, "screendump needs NAME and FILE");
+  if (auto st = vm::validate_name(name); !st) return fail_usage(kProgram, st.error().context);
+  std::error_code ec;
+  auto path = std::filesystem::absolute(file, ec);
+  if (ec) return fail_usage(kProgram, "cannot resolve " + file + ": " + ec.message());
+  auto qmp = vm::VmManager(options).qmp(name);
+  if (!qmp) return fail(kProgram, qmp.error());
+  if (auto st = qmp->screendump(path.string(), device); !st) return fail(kProgram, st.error());
+  std::printf("%s: screen saved to %s\n", name.c_str(), path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_vm(const Context&, const Args& args) {
@@ -138,7 +173,9 @@ int cmd_vm(const Context&, const Args& args) {
   if (sub == "stop") return on_vm(rest, "stopped", &vm::VmManager::stop);
   if (sub == "pause") return on_vm(rest, "paused", &vm::VmManager::pause);
   if (sub == "resume") return on_vm(rest, "running", &vm::VmManager::resume);
-  return fail_usage(kProgram, "unknown command '" + sub + "' (run, list, stop, pause, resume)");
+  if (sub == "screendump") return screendump_vm(rest);
+  return fail_usage(kProgram,
+                    "unknown command '" + sub + "' (run, list, stop, pause, resume, screendump)");
 }
 
 }  // namespace bridge::ctl
