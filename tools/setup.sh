@@ -19,8 +19,11 @@ packages=(
   fuse2fs
   # tests
   util-linux coreutils procps
-  # the guest VM image and its QEMU tests
-  qemu-system-x86 cpio
+  # the guest VM image and its QEMU tests (socat: tests/vm/vm_e2e.sh talks to the guest's
+  # test shell on a serial port socket)
+  qemu-system-x86 cpio socat
+  # bench/vm_bench.sh runs libguestfs (guestfish, guestmount) beside the VM path
+  libguestfs-tools
 )
 
 export DEBIAN_FRONTEND=noninteractive
