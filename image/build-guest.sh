@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the guest VM from Debian packages: OUTDIR/bzImage (the Debian kernel) and
 # OUTDIR/initramfs.cpio.gz (busybox, runit, the kernel modules the guest needs, bridge-guest,
-# bridge-host and bridgectl with their shared libraries, a tiny /init that hands over to runsvdir).
+# bridge-host and bridgectl with their shared libraries, a tiny /init that hands over to runsvdir,
+# /sbin/bridge-reboot for a clean reboot or power-off).
 #
 #   bash image/build-guest.sh OUTDIR [--build-dir DIR]
 #
