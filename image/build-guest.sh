@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the guest VM from Debian packages: OUTDIR/bzImage (the Debian kernel) and
 # OUTDIR/initramfs.cpio.gz (busybox, runit, the kernel modules the guest needs, bridge-guest,
-# bridge-host and bridgectl with their shared libraries, a tiny /init that hands over to runsvdir).
+# bridge-host and bridgectl with their shared libraries, a tiny /init that hands over to runsvdir,
+# /sbin/bridge-reboot for a clean reboot or power-off).
 #
 #   bash image/build-guest.sh OUTDIR [--build-dir DIR]
 #
@@ -141,11 +142,13 @@ fi
 
 # --- kernel and the modules the guest needs ---------------------------------------------------
 # Wanted: virtio PCI transport and block disks, the vsock stack (the virtio transport for the
-# host link, loopback for CID 1 tests), ext4, btrfs. Their dependencies come from modules.dep
+# host link, loopback for CID 1 tests), ext4, btrfs, and virtio_console (hvc0: the test shell of
+# image/guest/sv/testshell). Their dependencies come from modules.dep
 # (made by busybox depmod from the unpacked package, which ships none); soft dependencies
 # (crypto algorithms such as crc32c, which modules.dep cannot name) from each module's
 # softdep= tag resolved through modules.alias.
-wanted_modules=(virtio_pci virtio_blk vsock vmw_vsock_virtio_transport vsock_loopback ext4 btrfs)
+wanted_modules=(virtio_pci virtio_blk vsock vmw_vsock_virtio_transport vsock_loopback ext4 btrfs
+                virtio_console)
 k_key="$kernel_pkg $kernel_ver ${wanted_modules[*]}"
 k_dir="$cache/${kernel_pkg}_$(safe "$kernel_ver")"
 if [ ! -f "$k_dir/key" ] || [ "$(cat "$k_dir/key")" != "$k_key" ]; then
@@ -209,7 +212,8 @@ fi
 # --- the initramfs -----------------------------------------------------------------------------
 # Re-packed when any input changed (the daemons change with every build); the key is a hash of
 # the inputs, so a warm re-run with the same build is a no-op.
-inputs=("${bins[@]}" "$here/guest/init" "$here/guest/guest.conf" "$k_dir/key" "$busybox")
+inputs=("${bins[@]}" "$here/guest/init" "$here/guest/guest.conf" "$here/guest/bridge-reboot" "$k_dir/key"
+        "$busybox")
 while IFS= read -r f; do inputs+=("$f"); done < <(find "$repo/runit" "$here/guest/sv" -type f | sort)
 mapfile -t libs < <(for b in "${bins[@]}" "$rn_dir"/*; do ldd "$b"; done |
   awk '/=> \// {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u)
@@ -247,6 +251,7 @@ cp "$k_dir/modules.load" "$root/etc/modules.load"
 echo "$kver" >"$root/etc/kernel-release"
 
 install -m 0755 "$here/guest/init" "$root/init"
+install -m 0755 "$here/guest/bridge-reboot" "$root/sbin/bridge-reboot"
 mkdir -p "$root/etc/redox-bridge" "$root/etc/sv" "$root/etc/service"
 install -m 0644 "$here/guest/guest.conf" "$root/etc/redox-bridge/guest.conf"
 # Service definitions live in /etc/sv; /etc/service holds the enabled ones (init enables the

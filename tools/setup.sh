@@ -19,8 +19,9 @@ packages=(
   fuse2fs
   # tests
   util-linux coreutils procps
-  # the guest VM image and its QEMU tests
-  qemu-system-x86 cpio
+  # the guest VM image and its QEMU tests (socat: tests/vm/vm_e2e.sh talks to the guest's
+  # test shell on a serial port socket)
+  qemu-system-x86 cpio socat
 )
 
 export DEBIAN_FRONTEND=noninteractive

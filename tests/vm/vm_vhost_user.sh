@@ -18,72 +18,26 @@ set -euo pipefail
 prog=vm_vhost_user.sh
 # shellcheck source=tests/vm/vm_common.sh
 . "$(dirname "$0")/vm_common.sh"
-host_bin="$build_dir/bridge-host/bridge-host"
-[ -x "$host_bin" ] || { echo "$prog: no bridge-host at $host_bin: build first" >&2; exit 1; }
-
 t0=$(date +%s.%N)
-since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }
-
 tmp=$(mktemp -d /tmp/redox-bridge-vu.XXXXXX)
-qemu_pid=""
-host_pid=""
-stop_pid() {  # PID: SIGTERM, a moment's grace, then SIGKILL
-  local pid="$1"
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  if [ -n "$qemu_pid" ]; then kill -KILL "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
-  stop_pid "$host_pid"
-  if mountpoint -q "$tmp/scheme" 2>/dev/null; then
-    fusermount3 -u "$tmp/scheme" 2>/dev/null || umount -l "$tmp/scheme" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap vm_cleanup EXIT
 
-image="$build_dir/guest-image"
-bash "$repo/image/build-guest.sh" "$image" --build-dir "$build_dir"
-bash "$repo/image/make-sample-disks.sh" "$tmp" >/dev/null 2>&1 ||
-  { echo "$prog: image/make-sample-disks.sh failed: needs e2fsprogs and btrfs-progs (tools/setup.sh)" >&2; exit 1; }
+vm_prepare_image_and_disks
 # The expected digest, straight from the ext4 image (debugfs reads it without mounting).
 want_sha=$(debugfs -R "cat /srv/random-4M.bin" "$tmp/sample-ext4.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
 t_image=$(since "$t0")
 
-mkdir -p "$tmp/scheme"
-"$host_bin" --listen "vhost-user:$tmp/vu.sock,cid=3" --mount "$tmp/scheme" \
-  --control "$tmp/c.sock" --call-timeout 20 --log-level info >"$tmp/host.log" 2>&1 &
-host_pid=$!
-for _ in $(seq 1 50); do [ -S "$tmp/vu.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/vu.sock" ] || { echo "$prog: bridge-host did not create $tmp/vu.sock" >&2; cat "$tmp/host.log" >&2; exit 1; }
-
+vm_start_host
 console="$tmp/console.log"
 : >"$console"
 cmdline="console=ttyS0 panic=-1 quiet"
 cmdline+=" bridge.export=ext4=ext2fs:/dev/vda bridge.export=btrfs=btrfs:/dev/vdb"
-start_qemu() {  # one guest on the vhost-user socket; sets qemu_pid
-  qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -nodefaults -no-reboot \
-    -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-    -chardev "socket,id=vu,path=$tmp/vu.sock" -device vhost-user-vsock-pci,chardev=vu \
-    -serial "file:$console" -monitor none \
-    -kernel "$image/bzImage" -initrd "$image/initramfs.cpio.gz" -append "$cmdline" \
+start_qemu() {  # -no-reboot + panic=-1: a guest panic ends QEMU instead of looping
+  vm_start_qemu "$cmdline" -no-reboot \
     -drive "file=$tmp/sample-ext4.img,if=virtio,format=raw" \
-    -drive "file=$tmp/sample-btrfs.img,if=virtio,format=raw" \
-    </dev/null >>"$tmp/qemu.out" 2>&1 &
-  qemu_pid=$!
+    -drive "file=$tmp/sample-btrfs.img,if=virtio,format=raw"
 }
-wait_for_ext4() {  # sets got to the file's text, or empty after the bound
-  local deadline=$(( $(date +%s) + boot_timeout ))
-  got=""
-  while [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$qemu_pid" 2>/dev/null; do
-    got=$(timeout 10 cat "$tmp/scheme/ext4/home/file" 2>/dev/null) && break
-    got=""
-    sleep 0.5
-  done
-}
+wait_for_ext4() { vm_wait_read "$tmp/scheme/ext4/home/file" "$boot_timeout"; }
 t_qemu=$(date +%s.%N)
 start_qemu
 
@@ -155,9 +109,7 @@ wait_for_ext4
 t_again=$(since "$t_again")
 if [ "$got" = "$ext4_text" ]; then echo "ok:   cat /scheme/ext4/home/file through the second guest (${t_again}s)"
 else fail "the second guest's ext4 scheme gave '$got' within ${boot_timeout}s"; fi
-kill -KILL "$qemu_pid" 2>/dev/null || true
-wait "$qemu_pid" 2>/dev/null || true
-qemu_pid=""
+kill_qemu
 
 echo "--- timings: image+disks ${t_image}s; QEMU start to first byte on the host ${t_first}s;" \
   "4 MiB read ${t_big}s; total $(since "$t0")s"
