@@ -75,7 +75,7 @@ lg_setup() {
   # Installed here, not by tools/setup.sh: only this bench needs it, and it is large.
   if ! command -v guestfish >/dev/null || ! command -v guestmount >/dev/null; then
     echo "installing libguestfs-tools for the side-by-side runs..." >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       libguestfs-tools >/dev/null 2>&1 || true
   fi
   if ! command -v guestfish >/dev/null || ! command -v guestmount >/dev/null; then
