@@ -1,5 +1,7 @@
 #include "schemes/remote_fs_scheme.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 #include "schema/errno_map.h"
@@ -181,6 +183,11 @@ Result<std::size_t> RemoteFsScheme::read_region(GuestRegion& region, RegionLease
     auto bytes = region.mapping.slice(ref.getOffset(), ref.getLength());
     if (!bytes) return make_error(EIO, bytes.error().context);
     std::memcpy(out.data(), bytes->data(), bytes->size());
+    if (!region_read_logged_.exchange(true))
+      spdlog::info(
+          "export #{}: file reads go through the shared region (first: {} bytes at "
+          "region offset {})",
+          export_index_, bytes->size(), ref.getOffset());
     return std::size_t{bytes->size()};
   });
 }

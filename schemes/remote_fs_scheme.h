@@ -8,6 +8,7 @@
 // A full region (ENOSPC) falls back to inline data: the I/O never fails because of the region.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -82,7 +83,8 @@ class RemoteFsScheme : public FsScheme, public SubvolumeOps, public RequestForwa
   std::shared_ptr<GuestChannel> channel_;
   uint16_t export_index_;
   bool read_only_;
-  std::mutex quarantine_mu_;  // guards quarantined_; leaf lock
+  std::atomic<bool> region_read_logged_{false};  // one log line when region reads begin
+  std::mutex quarantine_mu_;                     // guards quarantined_; leaf lock
   std::vector<RegionLease> quarantined_;
 };
 
