@@ -44,7 +44,8 @@ Options:
                                (1af4:1110), enabled and its BAR2 (resource2) mapped
                                (root). None found: data travels inline (not an error)
                          none  always inline
-                         PATH  map this file (e.g. a /dev/shm file or a resource2)
+                         PATH  map this file: in a VM, the resource2 of a chosen
+                               ivshmem device (not on unix: links)
                        The region is used only when bridge-host announces the same size.
   --name NAME          guest name shown by 'bridgectl status' (default: hostname)
   --workers N          worker threads for requests (default 4)
@@ -102,6 +103,13 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
   }
   if (cfg.exports.empty())
     return fail_usage(kProgram, "nothing to serve: give at least one --export");
+  // Equal sizes are all the hellos compare: a file that is not the memory the host maps would
+  // pass that check and corrupt data. On unix: links the host's region arrives as a fd.
+  if (cfg.region != "auto" && cfg.region != "none" &&
+      cfg.session.host.kind == Endpoint::Kind::unix_socket)
+    return fail_usage(kProgram,
+                      "--region PATH is for VMs (an ivshmem BAR); on unix: links the region "
+                      "comes from bridge-host: use auto or none");
   return std::nullopt;
 }
 

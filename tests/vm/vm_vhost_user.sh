@@ -5,7 +5,10 @@
 # bridge-guest dials vsock:2:5151 (the image's default). Everything is checked on the host,
 # through bridge-host's FUSE mount:
 #   (a) /scheme/ext4/home/file and /scheme/btrfs/home/file read the sample text
-#   (b) the 4 MiB /srv/random-4M.bin has the sha256 of the disk's copy (read with debugfs)
+#   (b) the 4 MiB /srv/random-4M.bin has the sha256 of the disk's copy (read with debugfs), and
+#       it came through the shared region: bridge-host owns the 16 MiB region file behind QEMU's
+#       ivshmem-plain device (region=FILE), the guest's bridge-guest maps BAR2 (--region auto),
+#       the hellos agree on the size, and the host logs that file reads use the region
 #   (c) QEMU frozen with a read in flight, then killed: that read fails with EIO within
 #       seconds, so does a new one (no hang), and bridge-host lives on
 #   (d) a second QEMU on the same vhost-user socket brings the schemes back
@@ -54,7 +57,10 @@ want_sha=$(debugfs -R "cat /srv/random-4M.bin" "$tmp/sample-ext4.img" 2>/dev/nul
 t_image=$(since "$t0")
 
 mkdir -p "$tmp/scheme"
-"$host_bin" --listen "vhost-user:$tmp/vu.sock,cid=3" --mount "$tmp/scheme" \
+region_file="$tmp/shm/fsvm.region"
+region_mib=16
+"$host_bin" --listen "vhost-user:$tmp/vu.sock,cid=3,region=$region_file,region-size=$region_mib" \
+  --mount "$tmp/scheme" \
   --control "$tmp/c.sock" --call-timeout 20 --log-level info >"$tmp/host.log" 2>&1 &
 host_pid=$!
 for _ in $(seq 1 50); do [ -S "$tmp/vu.sock" ] && break; sleep 0.1; done
@@ -68,6 +74,8 @@ start_qemu() {  # one guest on the vhost-user socket; sets qemu_pid
   qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -nodefaults -no-reboot \
     -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
     -chardev "socket,id=vu,path=$tmp/vu.sock" -device vhost-user-vsock-pci,chardev=vu \
+    -object "memory-backend-file,id=region,mem-path=$region_file,size=${region_mib}M,share=on" \
+    -device ivshmem-plain,memdev=region \
     -serial "file:$console" -monitor none \
     -kernel "$image/bzImage" -initrd "$image/initramfs.cpio.gz" -append "$cmdline" \
     -drive "file=$tmp/sample-ext4.img,if=virtio,format=raw" \
@@ -107,12 +115,18 @@ done
 if [ "$got" = "$btrfs_text" ]; then echo "ok:   cat /scheme/btrfs/home/file"
 else fail "cat /scheme/btrfs/home/file gave '$got'"; fi
 
-echo "--- (b) 4 MiB through the vrings"
+echo "--- (b) 4 MiB from the guest (file data through the ivshmem shared region)"
 t_big=$(date +%s.%N)
 have_sha=$(timeout 120 sha256sum "$tmp/scheme/ext4/srv/random-4M.bin" 2>"$tmp/sha.err" | cut -d' ' -f1) || true
 t_big=$(since "$t_big")
 if [ -n "$want_sha" ] && [ "$have_sha" = "$want_sha" ]; then echo "ok:   sha256 of /scheme/ext4/srv/random-4M.bin matches (${t_big}s)"
 else fail "sha256 of srv/random-4M.bin: got '$have_sha' ($(cat "$tmp/sha.err")), want '$want_sha'"; fi
+if grep -q "region: $region_mib MiB shared with guest" "$tmp/host.log"; then
+  echo "ok:   the guest mapped the ivshmem region: $(grep -o "region: $region_mib MiB shared with guest '[^']*'" "$tmp/host.log" | head -1)"
+else fail "the hellos did not agree on the ivshmem region ($(grep -i region "$tmp/host.log" | tail -n 3))"; fi
+if grep -q "file reads go through the shared region" "$tmp/host.log"; then
+  echo "ok:   reads used the region: $(grep -o "export #[0-9]*: file reads go through the shared region.*" "$tmp/host.log" | head -1)"
+else fail "no read went through the shared region"; fi
 
 echo "--- (c) QEMU killed: reads in flight and new reads fail promptly"
 # Freeze the guest, start a read of a file nothing has read yet (so no cache can answer it),
