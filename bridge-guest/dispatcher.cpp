@@ -31,12 +31,14 @@ kj::Array<capnp::word> error_frame(uint64_t id, const Error& error) {
 Dispatcher::Dispatcher(std::vector<std::unique_ptr<ServedExport>> exports, uint64_t boot_id)
     : exports_(std::move(exports)), boot_id_(boot_id) {}
 
-void Dispatcher::describe(const std::string& guest_name, wire::Hello::Builder hello) const {
+void Dispatcher::describe(const std::string& guest_name, uint64_t region_size,
+                          wire::Hello::Builder hello) const {
   hello.setMajor(wire::PROTOCOL_MAJOR);
   hello.setMinor(wire::PROTOCOL_MINOR);
   hello.setRole(wire::Hello::Role::GUEST);
   hello.setName(guest_name);
   hello.setBootId(boot_id_);
+  hello.initRegion().setSize(region_size);
   auto list = hello.initExports(static_cast<unsigned>(exports_.size()));
   for (unsigned i = 0; i < exports_.size(); ++i) {
     ServedExport& exp = *exports_[i];  // unique_ptr: const here does not reach the engine
@@ -54,16 +56,18 @@ void Dispatcher::describe(const std::string& guest_name, wire::Hello::Builder he
   }
 }
 
-kj::Array<capnp::word> Dispatcher::handle(wire::Request::Reader request) {
+kj::Array<capnp::word> Dispatcher::handle(wire::Request::Reader request,
+                                          const ConnectionContext& connection) {
   capnp::MallocMessageBuilder message;
   auto response = message.initRoot<wire::Message>().initResponse();
   uint64_t id = 0;
   try {
     id = request.getId();
     response.setId(id);
-    Status status = request.getExport() < exports_.size()
-                        ? dispatch_fs(*exports_[request.getExport()], request, response, message)
-                        : make_error(ENODEV, "no export #" + std::to_string(request.getExport()));
+    Status status =
+        request.getExport() < exports_.size()
+            ? dispatch_fs(*exports_[request.getExport()], request, response, message, connection)
+            : make_error(ENODEV, "no export #" + std::to_string(request.getExport()));
     if (!status) set_error(response, status.error());
   } catch (const kj::Exception& e) {
     // A malformed request must not take the connection down with it: answer it and go on. A

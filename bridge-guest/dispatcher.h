@@ -16,6 +16,7 @@
 #include "bridge-guest/engines/fs_engine.h"
 #include "bridge-guest/export_spec.h"
 #include "common/handle_table.h"
+#include "common/shared_region.h"
 #include "schema/bridge.capnp.h"
 
 namespace bridge::guest {
@@ -37,19 +38,31 @@ class ServedExport {
   HandleTable<OpenFile> files_;  // declared after engine_: files close before the engine goes
 };
 
+// What dispatch code knows about the connection a request arrived on. Built by the session for
+// every request; dispatch functions (fs_dispatch, and display dispatch) take it by const&.
+struct ConnectionContext {
+  // The shared region both hellos agreed on, or nullptr: bulk data then travels inline. The
+  // session keeps it mapped until every request holding this context has answered. Every
+  // offset and length the host sends goes through region->slice() before a byte is touched.
+  const SharedRegion* region = nullptr;
+};
+
 class Dispatcher {
  public:
   Dispatcher(std::vector<std::unique_ptr<ServedExport>> exports, uint64_t boot_id);
 
-  // Fills the guest's hello: version, name, exports, bootId.
-  void describe(const std::string& guest_name, wire::Hello::Builder hello) const;
+  // Fills the guest's hello: version, name, exports, bootId, and the size of the shared region
+  // it mapped for this connection (0: none).
+  void describe(const std::string& guest_name, uint64_t region_size,
+                wire::Hello::Builder hello) const;
 
   std::size_t export_count() const { return exports_.size(); }
   ServedExport& export_at(std::size_t index) { return *exports_[index]; }
 
   // The whole response frame for one request. Never throws: a malformed request gets
   // Errno::PROTO, an unknown export Errno::NODEV.
-  kj::Array<capnp::word> handle(wire::Request::Reader request);
+  kj::Array<capnp::word> handle(wire::Request::Reader request,
+                                const ConnectionContext& connection = {});
 
   // The response for a request that was cancelled before it ran.
   static kj::Array<capnp::word> canceled(uint64_t id);

@@ -17,6 +17,7 @@ struct Ctx {
   wire::Request::Reader req;
   wire::Response::Builder resp;
   capnp::MessageBuilder& message;
+  const ConnectionContext& connection;
 
   FsEngine& engine() { return exp.engine(); }
   Creds creds() const { return {req.getCreds().getUid(), req.getCreds().getGid()}; }
@@ -84,33 +85,75 @@ Status op_open(Ctx& c, wire::OpenReq::Reader r, bool create) {
   return {};
 }
 
-Status op_read(Ctx& c, wire::ReadReq::Reader r) {
-  if (r.getInto().getLength() != 0)
+// The host's range of the region, checked against the mapping: EFAULT for anything outside
+// it (including offset + length overflowing), ENOTSUP when this connection has no region.
+Result<std::span<std::byte>> region_range(const Ctx& c, uint64_t offset, uint64_t length) {
+  if (!c.connection.region)
     return make_error(ENOTSUP, "no shared region was set up for this connection");
-  auto file = find_file(c, r.getHandle());
-  if (!file) return file.error();
+  return c.connection.region->slice(offset, length);
+}
+
+// INVARIANT: capnp Data is a byte array; std::byte aliases any object representation.
+std::span<std::byte> as_bytes(capnp::Data::Builder data) {
+  return {reinterpret_cast<std::byte*>(data.begin()), data.size()};
+}
+
+Status read_inline(Ctx& c, OpenFile& file, wire::ReadReq::Reader r) {
   const uint32_t length = std::min(r.getLength(), wire::INLINE_DATA_MAX);
   auto buffer = c.message.getOrphanage().newOrphan<Data>(length);
-  auto bytes = buffer.get();
-  // INVARIANT: capnp Data is a byte array; std::byte aliases any object representation.
-  auto got =
-      (*file)->read(r.getOffset(), {reinterpret_cast<std::byte*>(bytes.begin()), bytes.size()});
+  auto got = file.read(r.getOffset(), as_bytes(buffer.get()));
   if (!got) return got.error();
   buffer.truncate(static_cast<unsigned>(std::min<std::size_t>(*got, length)));
   c.resp.getResult().initData().adoptInline(kj::mv(buffer));
   return {};
 }
 
-Status op_write(Ctx& c, wire::WriteReq::Reader r) {
-  if (!r.getData().isInline())
-    return make_error(ENOTSUP, "no shared region was set up for this connection");
-  auto data = r.getData().getInline();
-  if (data.size() > wire::INLINE_DATA_MAX) return make_error(EPROTO, "inline write above limit");
+// Reads straight from the engine into the range the host set aside; never more than asked,
+// never more than the range holds.
+Status read_into_region(Ctx& c, OpenFile& file, wire::ReadReq::Reader r) {
+  auto into = r.getInto();
+  auto range = region_range(c, into.getOffset(), into.getLength());
+  if (!range) return range.error();
+  auto target = range->first(std::min<std::size_t>(range->size(), r.getLength()));
+  auto got = file.read(r.getOffset(), target);
+  if (!got) return got.error();
+  auto out = c.resp.getResult().initData().initRegion();
+  out.setOffset(into.getOffset());
+  out.setLength(std::min<std::size_t>(*got, target.size()));
+  return {};
+}
+
+Status op_read(Ctx& c, wire::ReadReq::Reader r) {
+  const bool into_region = r.getInto().getLength() != 0;
+  if (into_region) {  // refuse a bad range before touching the file
+    if (auto range = region_range(c, r.getInto().getOffset(), r.getInto().getLength()); !range)
+      return range.error();
+  }
   auto file = find_file(c, r.getHandle());
   if (!file) return file.error();
+  return into_region ? read_into_region(c, **file, r) : read_inline(c, **file, r);
+}
+
+Result<std::span<const std::byte>> write_source(Ctx& c, wire::Payload::Reader payload) {
+  if (payload.isRegion()) {
+    auto range = region_range(c, payload.getRegion().getOffset(), payload.getRegion().getLength());
+    if (!range) return range.error();
+    return std::span<const std::byte>(*range);
+  }
+  auto data = payload.getInline();
+  if (data.size() > wire::INLINE_DATA_MAX) return make_error(EPROTO, "inline write above limit");
   // INVARIANT: capnp Data is a byte array; std::byte aliases any object representation.
-  auto wrote = (*file)->write(r.getOffset(),
-                              {reinterpret_cast<const std::byte*>(data.begin()), data.size()});
+  return std::span<const std::byte>(reinterpret_cast<const std::byte*>(data.begin()), data.size());
+}
+
+Status op_write(Ctx& c, wire::WriteReq::Reader r) {
+  auto source = write_source(c, r.getData());
+  if (!source) return source.error();
+  // The engine reports a uint32 count on the wire: never hand it more than one can say.
+  if (source->size() > UINT32_MAX) return make_error(EINVAL, "write larger than 4 GiB");
+  auto file = find_file(c, r.getHandle());
+  if (!file) return file.error();
+  auto wrote = (*file)->write(r.getOffset(), *source);
   if (!wrote) return wrote.error();
   c.resp.getResult().setWritten(static_cast<uint32_t>(*wrote));
   return {};
@@ -224,8 +267,9 @@ Status op_mkdir(Ctx& c, wire::MkdirReq::Reader r) {
 }  // namespace
 
 Status dispatch_fs(ServedExport& exp, wire::Request::Reader request,
-                   wire::Response::Builder response, capnp::MessageBuilder& message) {
-  Ctx c{exp, request, response, message};
+                   wire::Response::Builder response, capnp::MessageBuilder& message,
+                   const ConnectionContext& connection) {
+  Ctx c{exp, request, response, message, connection};
   auto op = request.getOp();
   switch (op.which()) {
     case Op::GETATTR:

@@ -12,8 +12,10 @@
 namespace bridge::guest {
 
 // Runs `request` (a filesystem op) on `exp`. On success the result is in `response`;
-// `message` is the builder that owns it (for orphans such as read buffers).
+// `message` is the builder that owns it (for orphans such as read buffers). File data goes
+// through `connection.region` when a request names a range of it.
 Status dispatch_fs(ServedExport& exp, wire::Request::Reader request,
-                   wire::Response::Builder response, capnp::MessageBuilder& message);
+                   wire::Response::Builder response, capnp::MessageBuilder& message,
+                   const ConnectionContext& connection);
 
 }  // namespace bridge::guest

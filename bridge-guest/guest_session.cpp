@@ -9,6 +9,22 @@ namespace {
 
 constexpr std::size_t kCanceledMax = 4096;  // a hostile or buggy host cannot grow it unbounded
 
+// Both sides use the region only when both hellos name the same size (bridge.capnp, Hello).
+std::shared_ptr<const SharedRegion> agreed_region(std::shared_ptr<const SharedRegion> mine,
+                                                  uint64_t host_size) {
+  const uint64_t my_size = mine ? mine->size() : 0;
+  if (my_size == 0 && host_size == 0) return nullptr;
+  if (my_size != host_size) {
+    spdlog::info(
+        "shared region not used: the host announced {} bytes, this guest mapped {}; "
+        "bulk data travels inline",
+        host_size, my_size);
+    return nullptr;
+  }
+  spdlog::info("shared region: {} MiB ({})", my_size >> 20, mine->what());
+  return mine;
+}
+
 }  // namespace
 
 GuestSession::GuestSession(asio::io_context& io, Dispatcher& dispatcher, SessionOptions options)
@@ -61,16 +77,48 @@ asio::awaitable<void> GuestSession::run() {
   spdlog::info("session stopped");
 }
 
-asio::awaitable<Status> GuestSession::exchange_hello(FramedStream& stream) {
-  capnp::MallocMessageBuilder hello;
-  dispatcher_.describe(options_.name, hello.initRoot<wire::Message>().initHello());
-  stream.send(hello);
+asio::awaitable<GuestSession::RegionPtr> GuestSession::region_for(FramedStream& stream) {
+  switch (options_.region_source) {
+    case RegionSource::none:
+      co_return nullptr;
+    case RegionSource::fixed:
+      co_return options_.fixed_region;
+    case RegionSource::automatic:
+      break;
+  }
+  if (options_.host.kind != Endpoint::Kind::unix_socket) co_return options_.fixed_region;
+  // Local mode: the host attaches its memfd to the first byte of its hello.
+  auto fd = co_await stream.peek_passed_fd();
+  if (!fd) {
+    spdlog::warn("no shared region: {}", fd.error().context);
+    co_return nullptr;
+  }
+  if (!*fd) {
+    spdlog::info("the host passed no shared region; bulk data travels inline");
+    co_return nullptr;
+  }
+  auto mapped = SharedRegion::map_fd(std::move(*fd), "memfd region from the host");
+  if (!mapped) {
+    spdlog::warn("cannot map the host's shared region ({}); bulk data travels inline",
+                 mapped.error().context);
+    co_return nullptr;
+  }
+  co_return std::make_shared<const SharedRegion>(std::move(*mapped));
+}
 
+asio::awaitable<Result<GuestSession::RegionPtr>> GuestSession::exchange_hello(
+    FramedStream& stream) {
   // Watchdog: a host that never answers must not hold the session forever.
   asio::steady_timer watchdog(io_, options_.hello_timeout);
   watchdog.async_wait([&stream](error_code ec) {
     if (!ec) stream.close();
   });
+  RegionPtr region = co_await region_for(stream);
+  capnp::MallocMessageBuilder hello;
+  dispatcher_.describe(options_.name, region ? region->size() : 0,
+                       hello.initRoot<wire::Message>().initHello());
+  stream.send(hello);
+
   auto reply = co_await stream.read();
   watchdog.cancel();
   if (!reply) co_return make_error(reply.code(), "no hello from host: " + reply.error().context);
@@ -90,25 +138,28 @@ asio::awaitable<Status> GuestSession::exchange_hello(FramedStream& stream) {
     }
     spdlog::info("connected to host '{}' (protocol {}.{}), serving {} export(s)",
                  h.getName().cStr(), h.getMajor(), h.getMinor(), dispatcher_.export_count());
+    region = agreed_region(std::move(region), h.getRegion().getSize());
   } catch (const kj::Exception& e) {
     co_return make_error(EPROTO, std::string("malformed hello: ") + e.getDescription().cStr());
   }
-  co_return Status{};
+  co_return region;
 }
 
 asio::awaitable<Status> GuestSession::serve(std::shared_ptr<FramedStream> stream) {
-  if (auto hello = co_await exchange_hello(*stream); !hello) co_return hello;
+  auto region = co_await exchange_hello(*stream);
+  if (!region) co_return region.error();
   while (true) {
     auto frame = co_await stream->read();
     if (!frame) {
       if (frame.code() == ECONNRESET) co_return Status{};
       co_return frame.error();
     }
-    on_message(std::move(*frame), stream);
+    on_message(std::move(*frame), stream, *region);
   }
 }
 
-void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedStream>& stream) {
+void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedStream>& stream,
+                              const RegionPtr& region) {
   try {
     auto msg = frame.message();
     switch (msg.which()) {
@@ -116,10 +167,10 @@ void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedSt
         auto index = msg.getRequest().getExport();
         if (index >= dispatcher_.export_count()) index = 0;  // the dispatcher answers NODEV
         if (dispatcher_.export_count() == 0) {
-          stream->send(dispatcher_.handle(msg.getRequest()));
+          stream->send(dispatcher_.handle(msg.getRequest(), {region.get()}));
           return;
         }
-        schedule(index, std::move(frame), stream);
+        schedule(index, std::move(frame), stream, region);
         return;
       }
       case wire::Message::CANCEL: {
@@ -142,8 +193,10 @@ void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedSt
 }
 
 void GuestSession::schedule(std::size_t export_index, frame::Frame frame,
-                            std::shared_ptr<FramedStream> stream) {
-  auto job = [this, f = std::move(frame), s = std::move(stream)]() mutable { run_request(f, *s); };
+                            std::shared_ptr<FramedStream> stream, RegionPtr region) {
+  auto job = [this, f = std::move(frame), s = std::move(stream), r = std::move(region)]() mutable {
+    run_request(f, *s, r);
+  };
   if (dispatcher_.export_at(export_index).engine().parallel()) {
     asio::post(pool_, std::move(job));
   } else {
@@ -151,14 +204,14 @@ void GuestSession::schedule(std::size_t export_index, frame::Frame frame,
   }
 }
 
-void GuestSession::run_request(frame::Frame& frame, FramedStream& stream) {
+void GuestSession::run_request(frame::Frame& frame, FramedStream& stream, const RegionPtr& region) {
   try {
     auto request = frame.message().getRequest();
     if (take_canceled(request.getId())) {
       stream.send(Dispatcher::canceled(request.getId()));
       return;
     }
-    stream.send(dispatcher_.handle(request));
+    stream.send(dispatcher_.handle(request, ConnectionContext{region.get()}));
   } catch (const kj::Exception& e) {
     spdlog::warn("dropping malformed request: {}", e.getDescription().cStr());
   }

@@ -15,11 +15,22 @@
 #include "common/asio.h"
 #include "common/endpoint.h"
 #include "common/framed_stream.h"
+#include "common/shared_region.h"
 
 namespace bridge::guest {
 
+// Where the shared region comes from (--region).
+enum class RegionSource {
+  automatic,  // unix: links: the memfd the host passes with its hello; others: `fixed`
+  none,       // always inline
+  fixed,      // only `fixed` (an ivshmem BAR or a file named on the command line)
+};
+
 struct SessionOptions {
   Endpoint host;
+  RegionSource region_source = RegionSource::automatic;
+  // Mapped once at start (a VM's ivshmem BAR2, or --region PATH); nullptr when there is none.
+  std::shared_ptr<const SharedRegion> fixed_region;
   std::string name = "guest";
   unsigned workers = 4;
   std::chrono::milliseconds backoff_min{100};
@@ -42,11 +53,19 @@ class GuestSession {
  private:
   using PoolExecutor = asio::thread_pool::executor_type;
 
+  using RegionPtr = std::shared_ptr<const SharedRegion>;
+
   asio::awaitable<Status> serve(std::shared_ptr<FramedStream> stream);
-  asio::awaitable<Status> exchange_hello(FramedStream& stream);
-  void on_message(frame::Frame frame, const std::shared_ptr<FramedStream>& stream);
-  void schedule(std::size_t export_index, frame::Frame frame, std::shared_ptr<FramedStream> stream);
-  void run_request(frame::Frame& frame, FramedStream& stream);
+  // The hellos; on success, the region both sides announced with the same size (or nullptr).
+  asio::awaitable<Result<RegionPtr>> exchange_hello(FramedStream& stream);
+  // The region this guest can offer on `stream`, before its hello (may peek at a passed fd).
+  asio::awaitable<RegionPtr> region_for(FramedStream& stream);
+  void on_message(frame::Frame frame, const std::shared_ptr<FramedStream>& stream,
+                  const RegionPtr& region);
+  // Requests hold the region, so a mapping outlives every request that may write into it.
+  void schedule(std::size_t export_index, frame::Frame frame, std::shared_ptr<FramedStream> stream,
+                RegionPtr region);
+  void run_request(frame::Frame& frame, FramedStream& stream, const RegionPtr& region);
   bool take_canceled(uint64_t id);
   void drop_handles();
 

@@ -10,6 +10,7 @@
 
 #include "bridge-guest/engines/engine_factory.h"
 #include "bridge-guest/guest_session.h"
+#include "bridge-guest/ivshmem.h"
 #include "common/cli.h"
 #include "common/logging.h"
 
@@ -37,6 +38,15 @@ Options:
                                  read-only and refuses writes (EROFS)
                          btrfs   as mount, on btrfs only, plus subvolumes and
                                  snapshots (bridgectl subvol ...)
+  --region SOURCE      the shared region for file data (default auto):
+                         auto  on unix: links the memfd bridge-host passes with its
+                               hello; otherwise the first ivshmem-plain PCI device
+                               (1af4:1110), enabled and its BAR2 (resource2) mapped
+                               (root). None found: data travels inline (not an error)
+                         none  always inline
+                         PATH  map this file: in a VM, the resource2 of a chosen
+                               ivshmem device (not on unix: links)
+                       The region is used only when bridge-host announces the same size.
   --name NAME          guest name shown by 'bridgectl status' (default: hostname)
   --workers N          worker threads for requests (default 4)
   --log-level LEVEL    trace|debug|info|warn|error (default info)
@@ -48,6 +58,7 @@ SIGTERM or SIGINT: finish running requests, flush every export, exit 0.
 
 struct Config {
   bridge::guest::SessionOptions session;
+  std::string region = "auto";
   std::vector<bridge::guest::ExportSpec> exports;
   std::string log_level = "info";
 };
@@ -71,6 +82,10 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
       auto spec = guest::parse_export_spec(**v);
       if (!spec) return fail_usage(kProgram, spec.error().context);
       cfg.exports.push_back(*spec);
+    } else if (auto v = args.option("--region")) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      cfg.region = **v;
+      if (cfg.region.empty()) return fail_usage(kProgram, "--region: give auto, none or a PATH");
     } else if (auto v = args.option("--name")) {
       if (!*v) return fail_usage(kProgram, v->error().context);
       cfg.session.name = **v;
@@ -88,6 +103,13 @@ std::optional<int> parse_args(int argc, char** argv, Config& cfg) {
   }
   if (cfg.exports.empty())
     return fail_usage(kProgram, "nothing to serve: give at least one --export");
+  // Equal sizes are all the hellos compare: a file that is not the memory the host maps would
+  // pass that check and corrupt data. On unix: links the host's region arrives as a fd.
+  if (cfg.region != "auto" && cfg.region != "none" &&
+      cfg.session.host.kind == Endpoint::Kind::unix_socket)
+    return fail_usage(kProgram,
+                      "--region PATH is for VMs (an ivshmem BAR); on unix: links the region "
+                      "comes from bridge-host: use auto or none");
   return std::nullopt;
 }
 
@@ -105,6 +127,39 @@ void enter_private_mount_namespace(const std::vector<bridge::guest::ExportSpec>&
                  std::strerror(errno));
 }
 
+// Maps the region --region names, once: a file, or in a VM the ivshmem device. Local mode's
+// memfd arrives per connection instead (GuestSession).
+bridge::Status setup_region(Config& cfg) {
+  using namespace bridge;
+  using guest::RegionSource;
+  auto& s = cfg.session;
+  if (cfg.region == "none") {
+    s.region_source = RegionSource::none;
+    return {};
+  }
+  if (cfg.region != "auto") {
+    auto mapped = SharedRegion::map_file(cfg.region);
+    if (!mapped) return make_error(mapped.code(), "--region: " + mapped.error().context);
+    s.region_source = RegionSource::fixed;
+    s.fixed_region = std::make_shared<const SharedRegion>(std::move(*mapped));
+    return {};
+  }
+  s.region_source = RegionSource::automatic;
+  if (s.host.kind == Endpoint::Kind::unix_socket) return {};
+  auto ivshmem = guest::map_ivshmem();
+  if (!ivshmem) {
+    spdlog::warn("ivshmem device found but not usable ({}); bulk data travels inline",
+                 ivshmem.error().context);
+  } else if (!*ivshmem) {
+    spdlog::info("no ivshmem-plain device: no shared region; bulk data travels inline");
+  } else {
+    spdlog::info("mapped the ivshmem region: {} MiB ({})", (*ivshmem)->size() >> 20,
+                 (*ivshmem)->what());
+    s.fixed_region = std::make_shared<const SharedRegion>(std::move(**ivshmem));
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,6 +172,7 @@ int main(int argc, char** argv) {
   const uint64_t boot_id = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
   const auto boot_tag =
       static_cast<uint16_t>(boot_id | 1);  // never 0: 0 would match zeroed handles
+  if (auto st = setup_region(cfg); !st) return fail(kProgram, st.error());
   enter_private_mount_namespace(cfg.exports);
   std::vector<std::unique_ptr<guest::ServedExport>> exports;
   for (const auto& spec : cfg.exports) {

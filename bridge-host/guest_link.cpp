@@ -1,5 +1,6 @@
 #include "bridge-host/guest_link.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <future>
@@ -20,7 +21,7 @@ std::string bounded(capnp::Text::Reader text, std::size_t max) {
   return std::string(text.cStr(), std::min<std::size_t>(text.size(), max));
 }
 
-kj::Array<capnp::word> host_hello(const LinkOptions& options) {
+kj::Array<capnp::word> host_hello(const LinkOptions& options, uint64_t region_size) {
   capnp::MallocMessageBuilder message;
   auto hello = message.initRoot<wire::Message>().initHello();
   hello.setMajor(wire::PROTOCOL_MAJOR);
@@ -28,17 +29,19 @@ kj::Array<capnp::word> host_hello(const LinkOptions& options) {
   hello.setRole(wire::Hello::Role::HOST);
   hello.setName(options.host_name);
   hello.setMaxInflight(static_cast<uint32_t>(options.max_inflight));
+  hello.initRegion().setSize(region_size);
   return frame::encode(message);
 }
 
 }  // namespace
 
 GuestLink::GuestLink(std::shared_ptr<FramedStream> stream, SchemeRegistry& registry,
-                     LinkOptions options, std::string peer)
+                     LinkOptions options, std::string peer, RegionOffer offer)
     : stream_(std::move(stream)),
       registry_(registry),
       options_(std::move(options)),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)),
+      offer_(std::move(offer)) {}
 
 asio::awaitable<void> GuestLink::run() {
   Status ended = co_await exchange_hello();
@@ -61,7 +64,16 @@ asio::awaitable<void> GuestLink::run() {
 }
 
 asio::awaitable<Status> GuestLink::exchange_hello() {
-  stream_->send(host_hello(options_));
+  const uint64_t offered = offer_.region ? offer_.region->mapping.size() : 0;
+  auto hello = host_hello(options_, offered);
+  if (offered && offer_.pass_fd) {
+    // The guest gets its own descriptor; ours stays with the mapping.
+    UniqueFd copy(::fcntl(offer_.region->mapping.fd(), F_DUPFD_CLOEXEC, 0));
+    if (!copy) spdlog::warn("{}: cannot pass the shared region: dup failed", peer_);
+    stream_->send(std::move(hello), std::move(copy));
+  } else {
+    stream_->send(std::move(hello));
+  }
   asio::steady_timer timer(co_await asio::this_coro::executor, options_.hello_timeout);
   timer.async_wait([stream = stream_](error_code ec) {
     if (!ec) stream->close();
@@ -96,8 +108,30 @@ Status GuestLink::accept_hello(wire::Hello::Reader hello) {
   if (hello.getExports().size() > kExportsMax)
     return make_error(EPROTO,
                       "guest announced more than " + std::to_string(kExportsMax) + " exports");
+  agree_on_region(hello.getRegion().getSize());
   register_exports(hello.getExports());
   return {};
+}
+
+void GuestLink::agree_on_region(uint64_t guest_size) {
+  const uint64_t offered = offer_.region ? offer_.region->mapping.size() : 0;
+  constexpr uint64_t kMiB = 1 << 20;
+  if (offered == 0) {
+    spdlog::info("guest '{}': no shared region on this link; bulk data travels inline",
+                 guest_name_);
+  } else if (guest_size != offered) {
+    spdlog::info(
+        "guest '{}': shared region not used: the host offered {} bytes, the guest mapped {}{}; "
+        "bulk data travels inline",
+        guest_name_, offered, guest_size,
+        guest_size == 0 ? " (none: --region none, no ivshmem device, or the fd did not arrive)"
+                        : "");
+  } else {
+    region_ = offer_.region;
+    spdlog::info("region: {} MiB shared with guest '{}' ({})", offered / kMiB, guest_name_,
+                 region_->mapping.what());
+  }
+  offer_.region.reset();  // a link that did not agree keeps nothing of it
 }
 
 void GuestLink::register_exports(capnp::List<wire::Export>::Reader exports) {

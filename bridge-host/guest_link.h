@@ -34,10 +34,19 @@ struct LinkOptions {
   std::size_t max_inflight = 1024;
 };
 
+// The shared region the host offers one connection (schema/bridge.capnp, "Bulk data"). The host
+// announces its size in its hello; the link uses it only when the guest's hello announces the
+// same size (the guest mapped it), otherwise bulk data travels inline.
+struct RegionOffer {
+  std::shared_ptr<GuestRegion> region;  // nullptr: no region for this connection
+  // Local mode: attach the mapping's fd to the hello (SCM_RIGHTS). A VM maps it as a PCI BAR.
+  bool pass_fd = false;
+};
+
 class GuestLink : public GuestChannel, public std::enable_shared_from_this<GuestLink> {
  public:
   GuestLink(std::shared_ptr<FramedStream> stream, SchemeRegistry& registry, LinkOptions options,
-            std::string peer);
+            std::string peer, RegionOffer offer = {});
 
   // Hello, scheme registration, then responses until the guest goes. Always ends by failing
   // what is in flight and marking this guest's schemes offline.
@@ -51,6 +60,9 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   // submit() and wait. Not on the io_context thread.
   Result<frame::Frame> call(std::unique_ptr<capnp::MallocMessageBuilder> message) override;
 
+  // The region both hellos agreed on, or nullptr. Fixed before any scheme of this link exists.
+  std::shared_ptr<GuestRegion> region() override { return region_; }
+
   const std::string& guest_name() const { return guest_name_; }
   uint64_t boot_id() const { return boot_id_; }
 
@@ -62,6 +74,7 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
 
   asio::awaitable<Status> exchange_hello();
   Status accept_hello(wire::Hello::Reader hello);
+  void agree_on_region(uint64_t guest_size);
   void register_exports(capnp::List<wire::Export>::Reader exports);
   asio::awaitable<Status> read_loop();
   Status on_message(frame::Frame frame);
@@ -77,6 +90,8 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   std::string peer_;
   std::string guest_name_;  // set by the hello, before any request can be submitted
   uint64_t boot_id_ = 0;
+  RegionOffer offer_;
+  std::shared_ptr<GuestRegion> region_;  // set by the hello, before any request
 
   std::mutex mu_;  // guards pending_, next_id_ and closed_; leaf lock (completions run unlocked)
   std::unordered_map<uint64_t, Pending> pending_;

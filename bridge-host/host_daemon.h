@@ -20,6 +20,9 @@ struct HostOptions {
   std::vector<Endpoint> listen;
   std::string control_path;  // empty: no control socket
   LinkOptions link;
+  // Local mode (unix: listeners): bytes of the memfd region made for each guest connection;
+  // 0 disables it. vhost-user listeners take theirs from the endpoint (region=FILE).
+  uint64_t local_region_bytes = uint64_t{64} << 20;
 };
 
 class HostDaemon {
@@ -33,11 +36,15 @@ class HostDaemon {
   void stop();
 
  private:
-  asio::awaitable<void> accept_guests(Acceptor& acceptor, std::string where);
+  asio::awaitable<void> accept_guests(Acceptor& acceptor, Endpoint where);
+  Status start_vhost_user(const Endpoint& ep);
+  // Local mode: a fresh memfd region for one unix connection, or none (disabled, or it could
+  // not be made: the link then runs inline and the log says why).
+  RegionOffer local_region_offer(const std::string& peer) const;
   asio::awaitable<void> accept_control(Acceptor& acceptor);
   void spawn(asio::awaitable<void> task, std::string what);
   // A connected guest stream, from any listener: make its GuestLink and run it.
-  void adopt_guest(Socket socket, std::string peer);
+  void adopt_guest(Socket socket, std::string peer, RegionOffer offer);
 
   asio::io_context& io_;
   SchemeRegistry& registry_;

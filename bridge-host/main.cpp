@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -28,12 +29,21 @@ Options:
                          vsock:PORT       AF_VSOCK (needs vhost-vsock in the host kernel)
                          hybrid:PATH      guests arrive on the unix socket PATH_5151
                                           (Firecracker / cloud-hypervisor convention)
-                         vhost-user:PATH[,cid=N]
+                         vhost-user:PATH[,cid=N][,region=FILE][,region-size=MiB]
                                           bridge-host is the vhost-user-vsock device for
                                           QEMU (-chardev socket,path=PATH -device
                                           vhost-user-vsock-pci; guest RAM must be a shared
-                                          memory-backend-memfd); guest CID N (default 3)
+                                          memory-backend-memfd); guest CID N (default 3).
+                                          region=FILE: bridge-host creates FILE (e.g.
+                                          /dev/shm/redox-bridge/fsvm.region) of region-size
+                                          MiB (power of two, default 64) as the VM's shared
+                                          region; give QEMU -object memory-backend-file,
+                                          id=region,mem-path=FILE,size=<MiB>M,share=on
+                                          -device ivshmem-plain,memdev=region
                          tcp:127.0.0.1:PORT  loopback debugging only
+  --region-size MiB    local mode: a shared memfd region of MiB per unix: guest connection,
+                       passed to the guest with its hello; file reads and writes then
+                       travel through it instead of inline (default 64; 0 disables)
   --mount DIR          FUSE scheme root (default /scheme)
   --no-mount           do not mount; schemes are reachable through bridgectl only
   --control PATH       unix socket for bridgectl (default /run/redox-bridge/control.sock)
@@ -155,6 +165,13 @@ std::optional<int> parse_options(bridge::ArgReader& args, Config& cfg, bool in_f
       if (secs < 1 || secs > 3600)
         return fail_usage(kProgram, "--call-timeout must be 1..3600 seconds");
       cfg.host.link.call_timeout = std::chrono::seconds(secs);
+    } else if ((v = value("--region-size"))) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      char* end = nullptr;
+      unsigned long long mib = std::strtoull((**v).c_str(), &end, 10);
+      if ((**v).empty() || *end != '\0' || mib > 16384)
+        return fail_usage(kProgram, "--region-size must be 0..16384 (MiB)");
+      cfg.host.local_region_bytes = static_cast<uint64_t>(mib) << 20;
     } else if ((v = value("--log-level"))) {
       if (!*v) return fail_usage(kProgram, v->error().context);
       cfg.log_level = **v;

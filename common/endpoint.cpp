@@ -45,19 +45,38 @@ Result<Endpoint> parse_tcp(std::string_view rest, std::string_view text) {
   return ep;
 }
 
+Status vhost_user_option(Endpoint& ep, std::string_view opt, std::string_view text) {
+  if (opt.starts_with("cid=")) {
+    auto cid = parse_u32(opt.substr(4), "guest cid");
+    if (!cid) return cid.error();
+    if (*cid < 3) return make_error(EINVAL, "guest cid must be 3 or more (0-2 are reserved)");
+    ep.cid = *cid;
+  } else if (opt.starts_with("region=")) {
+    ep.region_path = std::string(opt.substr(7));
+    if (ep.region_path.empty()) return make_error(EINVAL, "region= names no file");
+  } else if (opt.starts_with("region-size=")) {
+    auto mib = parse_u32(opt.substr(12), "region size (MiB)");
+    if (!mib) return mib.error();
+    // ivshmem-plain refuses sizes that are not a power of two.
+    if (*mib == 0 || (*mib & (*mib - 1)) != 0 || *mib > 16384)
+      return make_error(EINVAL, "region-size must be a power of two from 1 to 16384 MiB");
+    ep.region_mib = *mib;
+  } else {
+    return make_error(EINVAL, "'" + std::string(text) +
+                                  "': known options are cid=N, region=FILE, region-size=MiB");
+  }
+  return {};
+}
+
 Result<Endpoint> parse_vhost_user(std::string_view rest, std::string_view text) {
   auto comma = rest.find(',');
   auto ep = unix_like(Endpoint::Kind::vhost_user, rest.substr(0, comma), text);
   if (!ep) return ep;
   ep->cid = 3;
-  if (comma != std::string_view::npos) {
-    auto opt = rest.substr(comma + 1);
-    if (!opt.starts_with("cid="))
-      return make_error(EINVAL, "'" + std::string(text) + "': only the option cid=N is known");
-    auto cid = parse_u32(opt.substr(4), "guest cid");
-    if (!cid) return cid.error();
-    if (*cid < 3) return make_error(EINVAL, "guest cid must be 3 or more (0-2 are reserved)");
-    ep->cid = *cid;
+  while (comma != std::string_view::npos) {
+    rest = rest.substr(comma + 1);
+    comma = rest.find(',');
+    if (auto st = vhost_user_option(*ep, rest.substr(0, comma), text); !st) return st.error();
   }
   return ep;
 }
@@ -75,7 +94,10 @@ std::string Endpoint::str() const {
     case Kind::hybrid:
       return "hybrid:" + path;
     case Kind::vhost_user:
-      return "vhost-user:" + path + ",cid=" + std::to_string(cid);
+      return "vhost-user:" + path + ",cid=" + std::to_string(cid) +
+             (region_path.empty()
+                  ? ""
+                  : ",region=" + region_path + ",region-size=" + std::to_string(region_mib));
     case Kind::tcp:
       return "tcp:" + host + ":" + std::to_string(port);
     case Kind::vsock:
@@ -99,7 +121,11 @@ Result<Endpoint> parse_connect_endpoint(std::string_view text) {
     if (!cid) return cid.error();
     auto port = parse_u32(rest.substr(colon + 1), "vsock port");
     if (!port) return port.error();
-    return Endpoint{Endpoint::Kind::vsock, {}, {}, *cid, *port};
+    Endpoint ep;
+    ep.kind = Endpoint::Kind::vsock;
+    ep.cid = *cid;
+    ep.port = *port;
+    return ep;
   }
   return make_error(EINVAL, "unknown endpoint '" + std::string(text) +
                                 "': use unix:PATH, vsock:CID:PORT (host is CID " +
@@ -116,7 +142,10 @@ Result<Endpoint> parse_listen_endpoint(std::string_view text) {
   if (text.starts_with("vsock:")) {
     auto port = parse_u32(after(text, "vsock:"), "vsock port");
     if (!port) return port.error();
-    return Endpoint{Endpoint::Kind::vsock, {}, {}, 0, *port};
+    Endpoint ep;
+    ep.kind = Endpoint::Kind::vsock;
+    ep.port = *port;
+    return ep;
   }
   return make_error(EINVAL, "unknown listen endpoint '" + std::string(text) +
                                 "': use unix:PATH, vsock:PORT, hybrid:PATH, vhost-user:PATH or "

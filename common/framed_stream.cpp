@@ -47,12 +47,21 @@ asio::awaitable<Result<frame::Frame>> FramedStream::read() {
   }
 }
 
-void FramedStream::send(kj::Array<capnp::word> frame) {
-  asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-    if (!self->socket_.is_open()) return;
-    self->queue_.push_back(std::move(f));
-    if (!self->writing_) self->write_next();
-  });
+asio::awaitable<Result<UniqueFd>> FramedStream::peek_passed_fd() {
+  error_code ec;
+  co_await socket_.async_wait(asio::socket_base::wait_read,
+                              asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return make_error(ec.value(), "waiting for the peer's first bytes: " + ec.message());
+  co_return bridge::peek_passed_fd(socket_);
+}
+
+void FramedStream::send(kj::Array<capnp::word> frame, UniqueFd pass) {
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), f = std::move(frame), p = std::move(pass)]() mutable {
+               if (!self->socket_.is_open()) return;
+               self->queue_.push_back({std::move(f), std::move(p)});
+               if (!self->writing_) self->write_next();
+             });
 }
 
 void FramedStream::write_next() {
@@ -61,19 +70,41 @@ void FramedStream::write_next() {
     return;
   }
   writing_ = true;
-  auto bytes = queue_.front().asBytes();
-  asio::async_write(socket_, asio::buffer(bytes.begin(), bytes.size()),
-                    [self = shared_from_this()](error_code ec, std::size_t) {
-                      self->queue_.pop_front();
-                      if (ec) {
-                        self->queue_.clear();
-                        self->writing_ = false;
-                        error_code ignored;
-                        self->socket_.close(ignored);
-                        return;
-                      }
-                      self->write_next();
-                    });
+  auto& front = queue_.front();
+  if (!front.pass) return write_rest(0);
+  auto bytes = front.frame.asBytes();
+  // INVARIANT: capnp bytes and std::byte are both plain bytes.
+  auto sent = send_with_fd(
+      socket_, {reinterpret_cast<const std::byte*>(bytes.begin()), bytes.size()}, front.pass.get());
+  if (!sent && (sent.code() == EAGAIN || sent.code() == EWOULDBLOCK)) {
+    socket_.async_wait(asio::socket_base::wait_write, [self = shared_from_this()](error_code ec) {
+      if (ec) return self->on_written(ec);
+      self->write_next();
+    });
+    return;
+  }
+  if (!sent) return on_written(error_code(sent.code(), boost::system::system_category()));
+  front.pass.reset();  // the kernel holds its own reference now
+  write_rest(*sent);
+}
+
+void FramedStream::write_rest(std::size_t sent) {
+  auto bytes = queue_.front().frame.asBytes();
+  asio::async_write(
+      socket_, asio::buffer(bytes.begin() + sent, bytes.size() - sent),
+      [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+}
+
+void FramedStream::on_written(error_code ec) {
+  queue_.pop_front();
+  if (ec) {
+    queue_.clear();
+    writing_ = false;
+    error_code ignored;
+    socket_.close(ignored);
+    return;
+  }
+  write_next();
 }
 
 void FramedStream::close() {

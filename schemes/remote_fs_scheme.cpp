@@ -1,5 +1,7 @@
 #include "schemes/remote_fs_scheme.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 #include "schema/errno_map.h"
@@ -121,7 +123,17 @@ Result<OpenedFile> RemoteFsScheme::open(const RelPath& path, const OpenFlags& fl
 }
 
 Result<std::size_t> RemoteFsScheme::read(FileId file, uint64_t offset, std::span<std::byte> out) {
-  const auto length = static_cast<uint32_t>(std::min<std::size_t>(out.size(), max_io()));
+  out = out.first(std::min(out.size(), max_io()));
+  if (auto region = channel_->region(); region && !out.empty()) {
+    if (auto lease = region->allocator.allocate(out.size()))
+      return read_region(*region, std::move(*lease), file, offset, out);
+  }
+  return read_inline(file, offset, out);
+}
+
+Result<std::size_t> RemoteFsScheme::read_inline(FileId file, uint64_t offset,
+                                                std::span<std::byte> out) {
+  const auto length = static_cast<uint32_t>(out.size());
   auto reply = call({}, [&](Op::Builder op) {
     auto r = op.initRead();
     r.initHandle().setValue(file);
@@ -140,21 +152,102 @@ Result<std::size_t> RemoteFsScheme::read(FileId file, uint64_t offset, std::span
   });
 }
 
+Result<std::size_t> RemoteFsScheme::read_region(GuestRegion& region, RegionLease lease, FileId file,
+                                                uint64_t offset, std::span<std::byte> out) {
+  const auto length = static_cast<uint32_t>(out.size());
+  auto reply = call({}, [&](Op::Builder op) {
+    auto r = op.initRead();
+    r.initHandle().setValue(file);
+    r.setOffset(offset);
+    r.setLength(length);
+    auto into = r.initInto();
+    into.setOffset(lease.offset());
+    into.setLength(lease.length());
+  });
+  if (!reply && (reply.code() == ETIMEDOUT || reply.code() == EIO)) quarantine(std::move(lease));
+  return expect<std::size_t>(std::move(reply), Which::DATA, [&](auto r) -> Result<std::size_t> {
+    auto payload = r.getData();
+    if (payload.isInline()) {  // allowed: a guest may answer small reads inline
+      auto data = payload.getInline();
+      if (data.size() > length)
+        return make_error(EIO, "guest returned more bytes than were asked for");
+      std::memcpy(out.data(), data.begin(), data.size());
+      return std::size_t{data.size()};
+    }
+    auto ref = payload.getRegion();
+    // Never the guest's arithmetic: its range must be ours and no longer than asked.
+    if (!lease.covers(ref.getOffset(), ref.getLength()))
+      return make_error(EIO, "guest answered a read with a region range it was not given");
+    if (ref.getLength() > length)
+      return make_error(EIO, "guest returned more bytes than were asked for");
+    auto bytes = region.mapping.slice(ref.getOffset(), ref.getLength());
+    if (!bytes) return make_error(EIO, bytes.error().context);
+    std::memcpy(out.data(), bytes->data(), bytes->size());
+    if (!region_read_logged_.exchange(true))
+      spdlog::info(
+          "export #{}: file reads go through the shared region (first: {} bytes at "
+          "region offset {})",
+          export_index_, bytes->size(), ref.getOffset());
+    return std::size_t{bytes->size()};
+  });
+}
+
 Result<std::size_t> RemoteFsScheme::write(FileId file, uint64_t offset,
                                           std::span<const std::byte> data) {
-  const std::size_t length = std::min(data.size(), max_io());
-  auto reply = call({}, [&](Op::Builder op) {
-    auto w = op.initWrite();
-    w.initHandle().setValue(file);
-    w.setOffset(offset);
-    // INVARIANT: std::byte and capnp's byte are both one-byte object representations.
-    w.initData().setInline(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(data.data()), length));
-  });
+  data = data.first(std::min(data.size(), max_io()));
+  if (auto region = channel_->region(); region && !data.empty()) {
+    if (auto lease = region->allocator.allocate(data.size()))
+      return write_region(*region, std::move(*lease), file, offset, data);
+  }
+  return write_inline(file, offset, data);
+}
+
+namespace {
+
+Result<std::size_t> expect_written(Result<frame::Frame> reply, std::size_t length) {
   return expect<std::size_t>(std::move(reply), Which::WRITTEN, [&](auto r) -> Result<std::size_t> {
     if (r.getWritten() > length)
       return make_error(EIO, "guest claims to have written more than it was sent");
     return std::size_t{r.getWritten()};
   });
+}
+
+}  // namespace
+
+Result<std::size_t> RemoteFsScheme::write_inline(FileId file, uint64_t offset,
+                                                 std::span<const std::byte> data) {
+  auto reply = call({}, [&](Op::Builder op) {
+    auto w = op.initWrite();
+    w.initHandle().setValue(file);
+    w.setOffset(offset);
+    // INVARIANT: std::byte and capnp's byte are both one-byte object representations.
+    w.initData().setInline(
+        kj::arrayPtr(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
+  });
+  return expect_written(std::move(reply), data.size());
+}
+
+Result<std::size_t> RemoteFsScheme::write_region(GuestRegion& region, RegionLease lease,
+                                                 FileId file, uint64_t offset,
+                                                 std::span<const std::byte> data) {
+  auto bytes = region.mapping.slice(lease.offset(), data.size());
+  if (!bytes) return make_error(EIO, bytes.error().context);  // the allocator's bug, not I/O
+  std::memcpy(bytes->data(), data.data(), data.size());
+  auto reply = call({}, [&](Op::Builder op) {
+    auto w = op.initWrite();
+    w.initHandle().setValue(file);
+    w.setOffset(offset);
+    auto ref = w.initData().initRegion();
+    ref.setOffset(lease.offset());
+    ref.setLength(data.size());
+  });
+  if (!reply && (reply.code() == ETIMEDOUT || reply.code() == EIO)) quarantine(std::move(lease));
+  return expect_written(std::move(reply), data.size());
+}
+
+void RemoteFsScheme::quarantine(RegionLease lease) {
+  std::lock_guard lock(quarantine_mu_);
+  quarantined_.push_back(std::move(lease));
 }
 
 Status RemoteFsScheme::fsync(FileId file, bool data_only) {
@@ -346,7 +439,14 @@ void RemoteFsScheme::forward(wire::Request::Reader request, RequestForwarder::Co
   } catch (const kj::Exception& e) {
     return done(make_error(EPROTO, std::string("malformed request: ") + e.getDescription().cStr()));
   }
-  message->getRoot<wire::Message>().getRequest().setExport(export_index_);
+  auto copy = message->getRoot<wire::Message>().getRequest();
+  copy.setExport(export_index_);
+  // A control client has no region: a range it names would be one the host never set aside
+  // for it (another request's data, or a framebuffer). Only inline data is forwarded.
+  auto op = copy.getOp();
+  if ((op.isRead() && op.getRead().getInto().getLength() != 0) ||
+      (op.isWrite() && op.getWrite().getData().isRegion()))
+    return done(make_error(EFAULT, "forwarded requests may not name shared-region ranges"));
   channel_->submit(std::move(message), std::move(done));
 }
 

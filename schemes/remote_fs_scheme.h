@@ -1,9 +1,17 @@
 // A filesystem scheme served by a guest export: each FsScheme call becomes one wire request on
 // the guest's channel, and the response is checked before it is believed (right result kind,
 // sizes within what was asked, names valid). A malformed or mismatched response is EIO.
+//
+// File data: when the channel has a shared region, read() sets aside a range (a lease) and asks
+// the guest to read into it; the answer's range must lie inside that lease and be no longer
+// than asked, and only then are its bytes copied out. write() copies into a lease and names it.
+// A full region (ENOSPC) falls back to inline data: the I/O never fails because of the region.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "common/subvolume_ops.h"
 #include "schemes/fs_scheme.h"
@@ -61,10 +69,23 @@ class RemoteFsScheme : public FsScheme, public SubvolumeOps, public RequestForwa
   // Builds a request for this export, lets `fill` set the operation, and waits for the answer.
   template <typename Fill>
   Result<frame::Frame> call(const Creds& creds, Fill&& fill);
+  Result<std::size_t> read_inline(FileId file, uint64_t offset, std::span<std::byte> out);
+  Result<std::size_t> read_region(GuestRegion& region, RegionLease lease, FileId file,
+                                  uint64_t offset, std::span<std::byte> out);
+  Result<std::size_t> write_inline(FileId file, uint64_t offset, std::span<const std::byte> data);
+  Result<std::size_t> write_region(GuestRegion& region, RegionLease lease, FileId file,
+                                   uint64_t offset, std::span<const std::byte> data);
+  // A lease the guest may still touch (its request timed out or the link failed) is never
+  // handed out again while this scheme lives: reusing it could let a late, honest write land
+  // in another request's range. Bounded by the region: when it fills, I/O goes inline.
+  void quarantine(RegionLease lease);
 
   std::shared_ptr<GuestChannel> channel_;
   uint16_t export_index_;
   bool read_only_;
+  std::atomic<bool> region_read_logged_{false};  // one log line when region reads begin
+  std::mutex quarantine_mu_;                     // guards quarantined_; leaf lock
+  std::vector<RegionLease> quarantined_;
 };
 
 }  // namespace bridge

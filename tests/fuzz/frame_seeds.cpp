@@ -95,6 +95,26 @@ void req_write(wire::Message::Builder m) {
   w.initData().setInline(kj::StringPtr("hello, world").asBytes());
 }
 
+// File data through the shared region: a read into a range, a write from one.
+void req_read_into(wire::Message::Builder m) {
+  auto r = request(m, 7).initRead();
+  r.initHandle().setValue(0x100000002ull);
+  r.setOffset(0);
+  r.setLength(4096);
+  auto into = r.initInto();
+  into.setOffset(8192);
+  into.setLength(4096);
+}
+
+void req_write_region(wire::Message::Builder m) {
+  auto w = request(m, 8).initWrite();
+  w.initHandle().setValue(0x100000002ull);
+  w.setOffset(0);
+  auto ref = w.initData().initRegion();
+  ref.setOffset(4096);
+  ref.setLength(12);
+}
+
 void req_readdir(wire::Message::Builder m) {
   auto r = request(m, 5).initReaddir();
   put_path("/etc", [&](unsigned n) { return r.initPath(n); });
@@ -210,6 +230,8 @@ int main(int argc, char** argv) {
       {"req-setattr", req_setattr},
       {"req-create", req_open},
       {"req-write", req_write},
+      {"req-read-into", req_read_into},
+      {"req-write-region", req_write_region},
       {"req-readdir", req_readdir},
       {"req-rename", req_rename},
       {"req-setxattr", req_xattr},

@@ -2,6 +2,9 @@
 // (hostile) host could send it; it goes through frame::decode and Dispatcher::handle exactly as
 // in bridge-guest, on a small real image made with mke2fs -d at start-up. State carries over
 // between inputs (files the fuzzer creates stay), which is what a long-lived guest sees too.
+// A 1 MiB memfd is mapped as the connection's shared region, as in local mode, so reads `into`
+// a range and writes from a range reach the bounds checks and the engine with real memory
+// (ASan catches any access past the mapping the checks let through).
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 namespace {
 
 std::unique_ptr<bridge::guest::Dispatcher> g_dispatcher;
+bridge::SharedRegion g_region;
 
 std::string make_image() {
   char tmpl[] = "/tmp/fuzz-dispatch-XXXXXX";
@@ -49,6 +53,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::vector<std::unique_ptr<ServedExport>> exports;
   exports.push_back(std::make_unique<ServedExport>(spec, std::move(engine).value(), 0x55));
   g_dispatcher = std::make_unique<Dispatcher>(std::move(exports), 0x55);
+  auto region = bridge::SharedRegion::create_memfd(1 << 20, "fuzz-dispatch-region");
+  if (!region) {
+    std::fprintf(stderr, "fuzz_dispatch: %s\n", region.error().context.c_str());
+    std::abort();
+  }
+  g_region = std::move(region).value();
   return 0;
 }
 
@@ -60,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto message = decoded->frame.message();
     if (!message.isRequest()) return 0;
-    auto reply = g_dispatcher->handle(message.getRequest());
+    auto reply = g_dispatcher->handle(message.getRequest(), {&g_region});
     if (reply.size() == 0) std::abort();  // every request gets an answer
   } catch (const kj::Exception&) {
     // Reading the envelope may throw on a malformed root; the daemon catches it the same way.

@@ -1,16 +1,19 @@
 // The host treats the guest as hostile: malformed frames, absurd sizes, wrong versions, guests
 // that never answer or answer what was never asked, and guests that claim names they must not
 // have. None of it may crash or hang bridge-host, or disturb a well-behaved guest beside it.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "schema/frame.h"
@@ -181,6 +184,103 @@ TEST_F(HostilePeerTest, StolenOrInvalidSchemeNamesAreRefused) {
   EXPECT_NE(status.output.find("testvm"), std::string::npos) << status.output;
   EXPECT_EQ(status.output.find("hostile"), std::string::npos) << status.output;
   expect_host_healthy();
+}
+
+// A scripted hostile guest on its own thread: a file "file" that it answers every read of with a
+// region range just past the one the host set aside (another request's bytes, were it honest).
+class RegionLiar {
+ public:
+  explicit RegionLiar(UniqueFd fd) : fd_(std::move(fd)), thread_([this] { serve(); }) {}
+  ~RegionLiar() {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  std::atomic<int> lies{0};
+
+ private:
+  void serve() {
+    std::vector<std::byte> buffer;
+    char chunk[65536];
+    while (true) {
+      auto decoded = frame::decode(buffer);
+      if (decoded) {
+        buffer.erase(buffer.begin(), buffer.begin() + static_cast<long>(decoded->consumed));
+        answer(decoded->frame);
+        continue;
+      }
+      if (decoded.code() != ENODATA) return;
+      ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
+      if (n <= 0) return;
+      auto* bytes = reinterpret_cast<const std::byte*>(chunk);
+      buffer.insert(buffer.end(), bytes, bytes + n);
+    }
+  }
+
+  void answer(frame::Frame& in) {
+    auto msg = in.message();
+    if (!msg.isRequest()) return;
+    auto req = msg.getRequest();
+    capnp::MallocMessageBuilder out;
+    auto resp = out.initRoot<wire::Message>().initResponse();
+    resp.setId(req.getId());
+    auto op = req.getOp();
+    auto attr = [](wire::Attr::Builder a, bool dir = false) {
+      a.setIno(dir ? 1 : 2);
+      a.setMode(dir ? 040755 : 0100644);
+      a.setNlink(1);
+      a.setSize(4096);
+    };
+    if (op.isGetattr()) {  // the export root is a directory, everything else "file"
+      auto g = op.getGetattr();
+      attr(resp.getResult().initAttr(), g.isPath() && g.getPath().size() == 0);
+    } else if (op.isOpen()) {
+      auto opened = resp.getResult().initOpened();
+      opened.initHandle().setValue(1);
+      attr(opened.initAttr());
+    } else if (op.isRead()) {
+      auto into = op.getRead().getInto();
+      auto ref = resp.getResult().initData().initRegion();
+      ref.setOffset(into.getOffset() + into.getLength());
+      ref.setLength(into.getLength() ? 100 : 0);
+      if (into.getLength()) ++lies;
+    } else if (op.isClose() || op.isFsync()) {
+      resp.getResult().setDone();
+    } else {
+      resp.getResult().setError(wire::Errno::NOSYS);
+    }
+    send_message(fd_.get(), out);
+  }
+
+  UniqueFd fd_;
+  std::thread thread_;
+};
+
+TEST_F(HostilePeerTest, ReadAnsweredOutsideTheLeaseIsEioAndTheHostLivesOn) {
+  auto fd = dial(bridge_.guest_socket());
+  ASSERT_TRUE(fd);
+  capnp::MallocMessageBuilder hello;
+  guest_hello(hello, wire::PROTOCOL_MAJOR, "regionliar");
+  // Claims to have mapped the 64 MiB region the host offers by default, so the link uses it.
+  hello.getRoot<wire::Message>().getHello().initRegion().setSize(uint64_t{64} << 20);
+  send_message(fd.get(), hello);
+  RegionLiar liar(std::move(fd));
+  ASSERT_TRUE(wait_until([&] { return listed(bridge_.mount(), "regionliar"); }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return read_file(bridge_.host_log()).find("region: 64 MiB shared with guest 'hostile'") !=
+               std::string::npos;
+      },
+      5s))
+      << read_file(bridge_.host_log());
+  UniqueFd file(::open(bridge_.at("regionliar/file").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(file) << std::strerror(errno);
+  char buf[4096];
+  errno = 0;
+  EXPECT_EQ(::read(file.get(), buf, sizeof buf), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_GE(liar.lies.load(), 1);
+  file.reset();
+  expect_host_healthy();  // the honest guest's reads (through its own region) still work
 }
 
 }  // namespace

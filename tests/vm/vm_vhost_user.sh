@@ -5,7 +5,10 @@
 # bridge-guest dials vsock:2:5151 (the image's default). Everything is checked on the host,
 # through bridge-host's FUSE mount:
 #   (a) /scheme/ext4/home/file and /scheme/btrfs/home/file read the sample text
-#   (b) the 4 MiB /srv/random-4M.bin has the sha256 of the disk's copy (read with debugfs)
+#   (b) the 4 MiB /srv/random-4M.bin has the sha256 of the disk's copy (read with debugfs), and
+#       it came through the shared region: bridge-host owns the 16 MiB region file behind QEMU's
+#       ivshmem-plain device (region=FILE), the guest's bridge-guest maps BAR2 (--region auto),
+#       the hellos agree on the size, and the host logs that file reads use the region
 #   (c) QEMU frozen with a read in flight, then killed: that read fails with EIO within
 #       seconds, so does a new one (no hang), and bridge-host lives on
 #   (d) a second QEMU on the same vhost-user socket brings the schemes back
@@ -27,13 +30,19 @@ vm_prepare_image_and_disks
 want_sha=$(debugfs -R "cat /srv/random-4M.bin" "$tmp/sample-ext4.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
 t_image=$(since "$t0")
 
-vm_start_host
+mkdir -p "$tmp/shm"
+region_file="$tmp/shm/fsvm.region"
+region_mib=16
+vm_start_host ",region=$region_file,region-size=$region_mib"
+
 console="$tmp/console.log"
 : >"$console"
 cmdline="console=ttyS0 panic=-1 quiet"
 cmdline+=" bridge.export=ext4=ext2fs:/dev/vda bridge.export=btrfs=btrfs:/dev/vdb"
 start_qemu() {  # -no-reboot + panic=-1: a guest panic ends QEMU instead of looping
   vm_start_qemu "$cmdline" -no-reboot \
+    -object "memory-backend-file,id=region,mem-path=$region_file,size=${region_mib}M,share=on" \
+    -device ivshmem-plain,memdev=region \
     -drive "file=$tmp/sample-ext4.img,if=virtio,format=raw" \
     -drive "file=$tmp/sample-btrfs.img,if=virtio,format=raw"
 }
@@ -61,12 +70,18 @@ done
 if [ "$got" = "$btrfs_text" ]; then echo "ok:   cat /scheme/btrfs/home/file"
 else fail "cat /scheme/btrfs/home/file gave '$got'"; fi
 
-echo "--- (b) 4 MiB through the vrings"
+echo "--- (b) 4 MiB from the guest (file data through the ivshmem shared region)"
 t_big=$(date +%s.%N)
 have_sha=$(timeout 120 sha256sum "$tmp/scheme/ext4/srv/random-4M.bin" 2>"$tmp/sha.err" | cut -d' ' -f1) || true
 t_big=$(since "$t_big")
 if [ -n "$want_sha" ] && [ "$have_sha" = "$want_sha" ]; then echo "ok:   sha256 of /scheme/ext4/srv/random-4M.bin matches (${t_big}s)"
 else fail "sha256 of srv/random-4M.bin: got '$have_sha' ($(cat "$tmp/sha.err")), want '$want_sha'"; fi
+if grep -q "region: $region_mib MiB shared with guest" "$tmp/host.log"; then
+  echo "ok:   the guest mapped the ivshmem region: $(grep -o "region: $region_mib MiB shared with guest '[^']*'" "$tmp/host.log" | head -1)"
+else fail "the hellos did not agree on the ivshmem region ($(grep -i region "$tmp/host.log" | tail -n 3))"; fi
+if grep -q "file reads go through the shared region" "$tmp/host.log"; then
+  echo "ok:   reads used the region: $(grep -o "export #[0-9]*: file reads go through the shared region.*" "$tmp/host.log" | head -1)"
+else fail "no read went through the shared region"; fi
 
 echo "--- (c) QEMU killed: reads in flight and new reads fail promptly"
 # Freeze the guest, start a read of a file nothing has read yet (so no cache can answer it),

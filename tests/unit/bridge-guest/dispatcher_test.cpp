@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -56,7 +57,7 @@ class DispatcherTest : public ::testing::Test {
     auto in_words = frame::encode(message);
     auto in = frame::decode(bytes_of(in_words));
     EXPECT_TRUE(in.ok());
-    reply_words_ = dispatcher_->handle(in->frame.message().getRequest());
+    reply_words_ = dispatcher_->handle(in->frame.message().getRequest(), connection_);
     auto out = frame::decode(bytes_of(reply_words_));
     EXPECT_TRUE(out.ok());
     reply_ = std::make_unique<frame::Frame>(std::move(out->frame));
@@ -77,17 +78,30 @@ class DispatcherTest : public ::testing::Test {
     for (auto p : parts) out.set(i++, p);
   }
 
-  uint64_t open_file() {
-    auto r = call([](Op::Builder op) {
+  uint64_t open_file(bool write = false) {
+    auto r = call([write](Op::Builder op) {
       auto o = op.initOpen();
       path(o.initPath(2), {"home", "file"});
-      o.initFlags().setRead(true);
+      auto flags = o.initFlags();
+      flags.setRead(true);
+      flags.setWrite(write);
     });
     EXPECT_EQ(r.getResult().which(), Which::OPENED);
     return r.getResult().getOpened().getHandle().getValue();
   }
 
+  // Maps a fresh memfd region for the requests that follow, as a local-mode session does.
+  SharedRegion& use_region(uint64_t size) {
+    auto made = SharedRegion::create_memfd(size, "dispatcher-test");
+    EXPECT_TRUE(made.ok());
+    region_ = std::move(made).value();
+    connection_.region = &region_;
+    return region_;
+  }
+
   fs::path dir_;
+  SharedRegion region_;
+  ConnectionContext connection_;
   std::unique_ptr<Dispatcher> dispatcher_;
   kj::Array<capnp::word> reply_words_;
   std::unique_ptr<frame::Frame> reply_;
@@ -97,8 +111,9 @@ class DispatcherTest : public ::testing::Test {
 TEST_F(DispatcherTest, HelloDescribesTheExports) {
   capnp::MallocMessageBuilder message;
   auto hello = message.initRoot<wire::Hello>();
-  dispatcher_->describe("fsvm", hello);
+  dispatcher_->describe("fsvm", 64u << 20, hello);
   EXPECT_EQ(hello.getMajor(), wire::PROTOCOL_MAJOR);
+  EXPECT_EQ(hello.getRegion().getSize(), 64u << 20);
   EXPECT_EQ(hello.getRole(), wire::Hello::Role::GUEST);
   ASSERT_EQ(hello.getExports().size(), 1u);
   EXPECT_EQ(std::string(hello.getExports()[0].getName().cStr()), "ext4");
@@ -173,6 +188,110 @@ TEST_F(DispatcherTest, RegionWithoutARegionIsRefused) {
     rd.initInto().setLength(10);
   });
   EXPECT_EQ(r.getResult().getError(), wire::Errno::NOTSUP);
+}
+
+TEST_F(DispatcherTest, ReadGoesStraightIntoTheRegionRange) {
+  auto& region = use_region(1 << 20);
+  auto all = region.slice(0, region.size()).value();
+  std::fill(all.begin(), all.end(), std::byte{'#'});
+  uint64_t h = open_file();
+  auto r = call([h](Op::Builder op) {
+    auto rd = op.initRead();
+    rd.initHandle().setValue(h);
+    rd.setOffset(3);
+    rd.setLength(100);
+    rd.initInto().setOffset(4096);
+    rd.getInto().setLength(4096);
+  });
+  ASSERT_EQ(r.getResult().which(), Which::DATA);
+  ASSERT_TRUE(r.getResult().getData().isRegion());
+  auto ref = r.getResult().getData().getRegion();
+  EXPECT_EQ(ref.getOffset(), 4096u);
+  ASSERT_EQ(ref.getLength(), 7u);
+  auto bytes = region.slice(4096, 8).value();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), 8), "3456789#");
+  EXPECT_EQ(all[4095], std::byte{'#'});  // nothing before the range was touched
+}
+
+TEST_F(DispatcherTest, ReadIntoARangeShorterThanAskedStopsAtTheRange) {
+  auto& region = use_region(1 << 20);
+  uint64_t h = open_file();
+  auto r = call([h](Op::Builder op) {
+    auto rd = op.initRead();
+    rd.initHandle().setValue(h);
+    rd.setLength(100);
+    rd.initInto().setOffset(0);
+    rd.getInto().setLength(4);
+  });
+  ASSERT_TRUE(r.getResult().getData().isRegion());
+  EXPECT_EQ(r.getResult().getData().getRegion().getLength(), 4u);
+  auto bytes = region.slice(0, 4).value();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), 4), "0123");
+}
+
+TEST_F(DispatcherTest, WriteComesFromTheRegionRange) {
+  auto& region = use_region(1 << 20);
+  auto src = region.slice(8192, 3).value();
+  std::memcpy(src.data(), "ABC", 3);
+  uint64_t h = open_file(true);
+  auto w = call([h](Op::Builder op) {
+    auto wr = op.initWrite();
+    wr.initHandle().setValue(h);
+    wr.setOffset(0);
+    auto ref = wr.initData().initRegion();
+    ref.setOffset(8192);
+    ref.setLength(3);
+  });
+  ASSERT_EQ(w.getResult().which(), Which::WRITTEN) << w.getMessage().cStr();
+  EXPECT_EQ(w.getResult().getWritten(), 3u);
+  auto r = call([h](Op::Builder op) {
+    auto rd = op.initRead();
+    rd.initHandle().setValue(h);
+    rd.setLength(100);
+  });
+  auto data = r.getResult().getData().getInline();
+  EXPECT_EQ(std::string(data.asChars().begin(), data.size()), "ABC3456789");
+}
+
+TEST_F(DispatcherTest, RegionRangesOutsideTheMappingAreEfault) {
+  use_region(1 << 20);
+  uint64_t h = open_file(true);
+  struct Range {
+    uint64_t offset, length;
+  };
+  const Range bad[] = {{(1 << 20) - 10, 100},  // runs past the end
+                       {1 << 20, 1},           // starts at the end
+                       {~0ull - 5, 10},        // offset + length overflows
+                       {4096, ~0ull},          // length alone overflows
+                       {~0ull, ~0ull}};
+  for (auto [offset, length] : bad) {
+    auto r = call([&](Op::Builder op) {
+      auto rd = op.initRead();
+      rd.initHandle().setValue(h);
+      rd.setLength(10);
+      rd.initInto().setOffset(offset);
+      rd.getInto().setLength(length);
+    });
+    ASSERT_TRUE(r.getResult().isError()) << offset << "+" << length;
+    EXPECT_EQ(r.getResult().getError(), wire::Errno::FAULT) << offset << "+" << length;
+    auto w = call([&](Op::Builder op) {
+      auto wr = op.initWrite();
+      wr.initHandle().setValue(h);
+      auto ref = wr.initData().initRegion();
+      ref.setOffset(offset);
+      ref.setLength(length);
+    });
+    ASSERT_TRUE(w.getResult().isError()) << offset << "+" << length;
+    EXPECT_EQ(w.getResult().getError(), wire::Errno::FAULT) << offset << "+" << length;
+  }
+  // The file is untouched and the dispatcher still serves.
+  auto r = call([h](Op::Builder op) {
+    auto rd = op.initRead();
+    rd.initHandle().setValue(h);
+    rd.setLength(100);
+  });
+  auto data = r.getResult().getData().getInline();
+  EXPECT_EQ(std::string(data.asChars().begin(), data.size()), "0123456789");
 }
 
 TEST_F(DispatcherTest, OperationsOfOtherKindsOfExportSayWhy) {

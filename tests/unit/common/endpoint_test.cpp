@@ -30,6 +30,24 @@ TEST(Endpoint, ParsesEveryListenForm) {
   EXPECT_EQ(vu->path, "/run/vu.sock");
 }
 
+TEST(Endpoint, VhostUserTakesASharedRegionFileAndSize) {
+  auto vu = parse_listen_endpoint("vhost-user:/run/vu.sock,region=/dev/shm/r,region-size=32,cid=5");
+  ASSERT_TRUE(vu.ok()) << vu.error().context;
+  EXPECT_EQ(vu->region_path, "/dev/shm/r");
+  EXPECT_EQ(vu->region_mib, 32u);
+  EXPECT_EQ(vu->cid, 5u);
+  EXPECT_EQ(parse_listen_endpoint(vu->str())->region_path, "/dev/shm/r");
+  auto plain = parse_listen_endpoint("vhost-user:/run/vu.sock");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->region_path.empty());
+  EXPECT_EQ(plain->region_mib, 64u);
+  // ivshmem-plain wants a power of two; 0 and absurd sizes are refused too.
+  EXPECT_FALSE(parse_listen_endpoint("vhost-user:/x,region=/r,region-size=48").ok());
+  EXPECT_FALSE(parse_listen_endpoint("vhost-user:/x,region=/r,region-size=0").ok());
+  EXPECT_FALSE(parse_listen_endpoint("vhost-user:/x,region=/r,region-size=32768").ok());
+  EXPECT_FALSE(parse_listen_endpoint("vhost-user:/x,region=").ok());
+}
+
 TEST(Endpoint, RefusesWithAReason) {
   auto bad = parse_connect_endpoint("vsock:2");
   ASSERT_FALSE(bad.ok());
