@@ -51,6 +51,10 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   // submit() and wait. Not on the io_context thread.
   Result<frame::Frame> call(std::unique_ptr<capnp::MallocMessageBuilder> message) override;
 
+  // Guest events name their export by index; display schemes register here for theirs. Events
+  // for an index nobody registered (a filesystem export, an unknown index) are dropped.
+  void on_event(uint16_t export_index, EventHandler handler) override;
+
   const std::string& guest_name() const { return guest_name_; }
   uint64_t boot_id() const { return boot_id_; }
 
@@ -63,8 +67,10 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   asio::awaitable<Status> exchange_hello();
   Status accept_hello(wire::Hello::Reader hello);
   void register_exports(capnp::List<wire::Export>::Reader exports);
+  void register_display(wire::Export::Reader exp, unsigned index);
   asio::awaitable<Status> read_loop();
   Status on_message(frame::Frame frame);
+  void dispatch_event(wire::Event::Reader event);
   void complete(uint64_t id, Result<frame::Frame> result);
   // Fails requests past their deadline (ETIMEDOUT) and tells the guest to drop them.
   static asio::awaitable<void> watch(std::shared_ptr<GuestLink> self);
@@ -82,6 +88,9 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t next_id_ = 1;
   bool closed_ = false;
+
+  std::mutex events_mu_;  // guards handlers_; leaf lock, released before a handler runs
+  std::unordered_map<uint16_t, EventHandler> handlers_;
 };
 
 }  // namespace bridge::host
