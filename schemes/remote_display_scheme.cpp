@@ -498,43 +498,40 @@ uint64_t RemoteDisplayScheme::refused_events() const {
 }
 
 void RemoteDisplayScheme::on_event(wire::Event::Reader event) {
-  std::vector<HotplugListener> notify;
-  {
-    std::lock_guard lock(event_mu_);
-    try {
-      switch (event.which()) {
-        case wire::Event::FLIP_DONE: {
-          auto cookie = event.getFlipDone().getCookie();
-          if (flips_waiting_.erase(cookie) == 0) {
-            ++refused_events_;  // late (timed out) or invented: nobody waits for it
-            spdlog::debug("{}: flipDone for unknown cookie {}", name_, cookie);
-            return;
-          }
-          flip_cv_.notify_all();
+  // Listeners run under event_mu_ so that remove_hotplug_listener() returning means no call is
+  // still in flight (a frontend closes the socket its listener writes to right after).
+  std::lock_guard lock(event_mu_);
+  try {
+    switch (event.which()) {
+      case wire::Event::FLIP_DONE: {
+        auto cookie = event.getFlipDone().getCookie();
+        if (flips_waiting_.erase(cookie) == 0) {
+          ++refused_events_;  // late (timed out) or invented: nobody waits for it
+          spdlog::debug("{}: flipDone for unknown cookie {}", name_, cookie);
           return;
         }
-        case wire::Event::HOTPLUG: {
-          if (known_connectors_.count(event.getHotplug()) == 0) {
-            ++refused_events_;  // an id the guest never listed
-            return;
-          }
-          for (const auto& [id, listener] : listeners_) notify.push_back(listener);
-          break;
-        }
-        case wire::Event::VBLANK:
-          return;  // nobody asks for vblank events yet
-        default:
-          ++refused_events_;
-          return;
+        flip_cv_.notify_all();
+        return;
       }
-    } catch (const kj::Exception& e) {
-      ++refused_events_;
-      spdlog::warn("{}: malformed event: {}", name_, e.getDescription().cStr());
-      return;
+      case wire::Event::HOTPLUG: {
+        const uint32_t connector = event.getHotplug();
+        if (known_connectors_.count(connector) == 0) {
+          ++refused_events_;  // an id the guest never listed
+          return;
+        }
+        for (const auto& [id, listener] : listeners_) listener(connector);
+        return;
+      }
+      case wire::Event::VBLANK:
+        return;  // nobody asks for vblank events yet
+      default:
+        ++refused_events_;
+        return;
     }
+  } catch (const kj::Exception& e) {
+    ++refused_events_;
+    spdlog::warn("{}: malformed event: {}", name_, e.getDescription().cStr());
   }
-  const uint32_t connector = event.getHotplug();
-  for (auto& listener : notify) listener(connector);
 }
 
 }  // namespace bridge

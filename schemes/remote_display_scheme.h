@@ -125,7 +125,9 @@ class RemoteDisplayScheme : public std::enable_shared_from_this<RemoteDisplaySch
   Status detach(OwnerId owner);
   std::optional<Owner> owner() const;
 
-  // Listeners hear hotplug on the channel's I/O thread and must not block.
+  // Listeners hear hotplug on the channel's I/O thread, under event_mu_: they must not block
+  // or call back into this object. After remove_hotplug_listener() returns, the listener is
+  // not running and will not run again.
   uint64_t add_hotplug_listener(HotplugListener listener);
   void remove_hotplug_listener(uint64_t id);
 

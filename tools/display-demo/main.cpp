@@ -96,7 +96,7 @@ int run(const Options& opt) {
       st = (*client)->damage(0, rects);
       last = now;
     } else {
-      const unsigned b = static_cast<unsigned>(i % 2);
+      const unsigned b = static_cast<unsigned>((i + 1) % 2);  // buffer 0 is on screen first
       colour_bars(frame->buffers[b], static_cast<uint32_t>(i) * 8);
       t0 = Clock::now();
       st = (*client)->flip(b);
