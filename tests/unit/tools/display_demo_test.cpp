@@ -61,6 +61,7 @@ TEST_F(DisplayDemoTest, FlipsFramesAndReportsRateAndLatency) {
   const std::size_t before = guest->requests();
   auto r = run_demo("--socket " + socket + " --frames 20");
   ASSERT_EQ(r.status, 0) << r.output;
+  std::fputs(r.output.c_str(), stdout);  // the numbers, for whoever reads the test log
   EXPECT_NE(r.output.find("1024x768"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("frames: 20 in"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("median"), std::string::npos) << r.output;
