@@ -42,6 +42,7 @@ struct DisplayFrontendTest : ::testing::Test {
   }
   void TearDown() override {
     frontend.reset();
+    guest->wait_events_delivered();  // no handler may still hold the scheme (see the fake)
     std::filesystem::remove_all(dir);
   }
   std::unique_ptr<Client> connect() {

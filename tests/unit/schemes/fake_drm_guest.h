@@ -40,6 +40,9 @@ class FakeDrmGuest : public GuestChannel {
   void set_flip_done(bool send) { send_flip_done_ = send; }
   // Queues an event for delivery on the event thread; `fill` builds it.
   void emit(std::function<void(wire::Event::Builder)> fill);
+  // Returns once every queued event's handler has returned. Call it before dropping the last
+  // reference a test holds: a handler that holds the scheme, which holds this fake, must not
+  // be the one that destroys it (on its own event thread).
   void wait_events_delivered();
 
   // What the "screen" shows: the dumb buffer behind the CRTC's framebuffer, as XRGB pixels.

@@ -20,6 +20,10 @@ struct Fixture : ::testing::Test {
   std::shared_ptr<RemoteDisplayScheme> scheme =
       RemoteDisplayScheme::create(guest, 0, "display.fake");
 
+  // An event handler may still hold the scheme (and through it the fake) when the test body
+  // ends; the fake must not be destroyed on its own event thread.
+  void TearDown() override { guest->wait_events_delivered(); }
+
   uint32_t* pixels(const ShadowBuffer& b, uint32_t y) {
     auto span = guest->region()->mapping.slice(b.offset, b.length).value();
     // INVARIANT: leases are page-aligned, so rows of u32 are aligned.

@@ -53,6 +53,7 @@ struct DisplayDemoTest : ::testing::Test {
   }
   void TearDown() override {
     frontend.reset();
+    guest->wait_events_delivered();  // no handler may still hold the scheme (see the fake)
     std::filesystem::remove_all(dir);
   }
 };
