@@ -172,8 +172,9 @@ Result<frame::Frame> RemoteDisplayScheme::call(Fill&& fill) {
   return channel_->call(std::move(message));
 }
 
+// Without ops_mu_: info touches no session state, so a client asking for it need not wait
+// behind the owner's flip (which holds ops_mu_ until the guest reports it done).
 Result<DisplayInfo> RemoteDisplayScheme::info() {
-  std::lock_guard lock(ops_mu_);
   return query_info();
 }
 
