@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/scheme_name.h"
+#include "schemes/remote_display_scheme.h"
 #include "schemes/remote_fs_scheme.h"
 
 namespace bridge::host {
@@ -142,15 +143,18 @@ void GuestLink::register_exports(capnp::List<wire::Export>::Reader exports) {
       spdlog::warn("guest '{}': refusing export with invalid scheme name", guest_name_);
       continue;
     }
-    if (exp.getKind() != wire::Export::Kind::FILESYSTEM) {
-      spdlog::warn("guest '{}': export '{}' is a display; this host build serves filesystems only",
-                   guest_name_, name);
-      continue;
-    }
     auto existing = registry_.info(name);
     if (existing && existing->online && existing->guest != guest_name_) {
       spdlog::warn("guest '{}': scheme '{}' is already served by guest '{}'; ignoring it",
                    guest_name_, name, existing->guest);
+      continue;
+    }
+    if (exp.getKind() == wire::Export::Kind::DISPLAY) {
+      register_display(exp, i);
+      continue;
+    }
+    if (exp.getKind() != wire::Export::Kind::FILESYSTEM) {
+      spdlog::warn("guest '{}': export '{}' has an unknown kind; ignoring it", guest_name_, name);
       continue;
     }
     SchemeInfo info{name, false,       bounded(exp.getEngine(), 32), exp.getReadOnly(),
@@ -162,6 +166,16 @@ void GuestLink::register_exports(capnp::List<wire::Export>::Reader exports) {
     spdlog::info("scheme '{}' online: {} on guest '{}'{}{}", name, info.engine, guest_name_,
                  info.read_only ? " (read-only)" : "", info.note.empty() ? "" : ": " + info.note);
   }
+}
+
+void GuestLink::register_display(wire::Export::Reader exp, unsigned index) {
+  std::string name = exp.getName();
+  SchemeInfo info{name, true,        bounded(exp.getEngine(), 32), false,
+                  true, guest_name_, bounded(exp.getNote(), 256)};
+  auto scheme = RemoteDisplayScheme::create(shared_from_this(), static_cast<uint16_t>(index), name);
+  registry_.put_display(info, std::move(scheme));
+  registry_.set_owner(name, this);
+  spdlog::info("display scheme '{}' online on guest '{}'", name, guest_name_);
 }
 
 asio::awaitable<Status> GuestLink::read_loop() {
@@ -183,8 +197,7 @@ Status GuestLink::on_message(frame::Frame frame) {
         complete(msg.getResponse().getId(), std::move(frame));
         return {};
       case wire::Message::EVENT:
-        spdlog::debug("guest '{}': event {}", guest_name_,
-                      static_cast<int>(msg.getEvent().which()));
+        dispatch_event(msg.getEvent());
         return {};
       case wire::Message::GOODBYE:
         spdlog::warn("guest '{}' says goodbye: {}", guest_name_,
@@ -196,6 +209,34 @@ Status GuestLink::on_message(frame::Frame frame) {
   } catch (const kj::Exception& e) {
     return make_error(EPROTO, std::string("malformed message: ") + e.getDescription().cStr());
   }
+}
+
+void GuestLink::on_event(uint16_t export_index, EventHandler handler) {
+  std::lock_guard lock(events_mu_);
+  handlers_[export_index] = std::move(handler);
+}
+
+// Only per-export events (hotplug, vblank, flipDone) go to a handler; the handler checks the
+// rest (cookies, connector ids). Unclaimed events are a guest's noise, not an error.
+void GuestLink::dispatch_event(wire::Event::Reader event) {
+  const auto which = event.which();
+  if (which != wire::Event::HOTPLUG && which != wire::Event::VBLANK &&
+      which != wire::Event::FLIP_DONE) {
+    spdlog::debug("guest '{}': event {} ignored", guest_name_, static_cast<int>(which));
+    return;
+  }
+  EventHandler handler;
+  {
+    std::lock_guard lock(events_mu_);
+    auto it = handlers_.find(event.getExport());
+    if (it != handlers_.end()) handler = it->second;
+  }
+  if (!handler) {
+    spdlog::debug("guest '{}': event for export {} that takes no events", guest_name_,
+                  event.getExport());
+    return;
+  }
+  handler(event);
 }
 
 void GuestLink::complete(uint64_t id, Result<frame::Frame> result) {

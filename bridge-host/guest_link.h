@@ -62,6 +62,9 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
 
   // The region both hellos agreed on, or nullptr. Fixed before any scheme of this link exists.
   std::shared_ptr<GuestRegion> region() override { return region_; }
+  // Guest events name their export by index; display schemes register here for theirs. Events
+  // for an index nobody registered (a filesystem export, an unknown index) are dropped.
+  void on_event(uint16_t export_index, EventHandler handler) override;
 
   const std::string& guest_name() const { return guest_name_; }
   uint64_t boot_id() const { return boot_id_; }
@@ -76,8 +79,10 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   Status accept_hello(wire::Hello::Reader hello);
   void agree_on_region(uint64_t guest_size);
   void register_exports(capnp::List<wire::Export>::Reader exports);
+  void register_display(wire::Export::Reader exp, unsigned index);
   asio::awaitable<Status> read_loop();
   Status on_message(frame::Frame frame);
+  void dispatch_event(wire::Event::Reader event);
   void complete(uint64_t id, Result<frame::Frame> result);
   // Fails requests past their deadline (ETIMEDOUT) and tells the guest to drop them.
   static asio::awaitable<void> watch(std::shared_ptr<GuestLink> self);
@@ -97,6 +102,9 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t next_id_ = 1;
   bool closed_ = false;
+
+  std::mutex events_mu_;  // guards handlers_; leaf lock, released before a handler runs
+  std::unordered_map<uint16_t, EventHandler> handlers_;
 };
 
 }  // namespace bridge::host

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "bridge-host/frontends/display/display_frontend.h"
 #include "bridge-host/frontends/fuse/fuse_frontend.h"
 #include "bridge-host/host_daemon.h"
 #include "bridge-host/vm_supervisor.h"
@@ -47,6 +48,8 @@ Options:
   --mount DIR          FUSE scheme root (default /scheme)
   --no-mount           do not mount; schemes are reachable through bridgectl only
   --control PATH       unix socket for bridgectl (default /run/redox-bridge/control.sock)
+  --display-dir DIR    where display clients connect: DIR/display.<driver>.sock, one per
+                       display scheme (default /run/redox-bridge)
   --name NAME          host name sent to guests (default: hostname)
   --call-timeout SECS  a guest that does not answer a request in time fails it with
                        ETIMEDOUT (default 30)
@@ -72,6 +75,7 @@ SIGTERM or SIGINT: stop the VMs (QMP quit), unmount, close every guest link, exi
 struct Config {
   bridge::host::HostOptions host;
   bridge::host::FuseOptions fuse;
+  bridge::host::DisplayFrontendOptions display;
   bool mount = true;
   std::string log_level = "info";
   std::vector<bridge::vm::VmSpec> vms;
@@ -156,6 +160,10 @@ std::optional<int> parse_options(bridge::ArgReader& args, Config& cfg, bool in_f
     } else if ((v = value("--control"))) {
       if (!*v) return fail_usage(kProgram, v->error().context);
       cfg.host.control_path = **v;
+    } else if ((v = value("--display-dir"))) {
+      if (!*v) return fail_usage(kProgram, v->error().context);
+      if ((**v).empty()) return fail_usage(kProgram, "--display-dir needs a directory");
+      cfg.display.dir = **v;
     } else if ((v = value("--name"))) {
       if (!*v) return fail_usage(kProgram, v->error().context);
       cfg.host.link.host_name = **v;
@@ -210,6 +218,9 @@ int main(int argc, char** argv) {
 
   SchemeRegistry registry;
   asio::io_context io(1);
+  // Before any guest can say hello, so that no display scheme misses its socket.
+  host::DisplayFrontend display(registry, cfg.display);
+  display.attach_to_registry();
   host::HostDaemon daemon(io, registry, cfg.host);
   if (auto st = daemon.start(); !st) return fail(kProgram, st.error());
 
@@ -242,6 +253,7 @@ int main(int argc, char** argv) {
       // shutdown talks to the back-end), then the mount, then the links.
       for (auto& vm : vms) vm->stop();
       fuse.reset();
+      display.stop();  // its sessions detach through guest links that are still running
       asio::post(io, [&] {
         daemon.stop();
         io.stop();

@@ -6,7 +6,32 @@ void SchemeRegistry::put(SchemeInfo info, std::shared_ptr<FsScheme> fs,
                          std::shared_ptr<RequestForwarder> forwarder) {
   std::lock_guard lock(mu_);
   auto name = info.name;
-  entries_[name] = Entry{std::move(info), std::move(fs), std::move(forwarder), nullptr};
+  entries_[name] = Entry{std::move(info), std::move(fs), std::move(forwarder), nullptr, nullptr};
+}
+
+void SchemeRegistry::put_display(SchemeInfo info, std::shared_ptr<RemoteDisplayScheme> display) {
+  DisplayListener listener;
+  auto name = info.name;
+  {
+    std::lock_guard lock(mu_);
+    info.display = true;
+    Entry entry{std::move(info), nullptr, nullptr, nullptr, std::move(display)};
+    entries_[name] = std::move(entry);
+    listener = display_listener_;
+  }
+  if (listener) listener(name);
+}
+
+void SchemeRegistry::set_display_listener(DisplayListener listener) {
+  std::lock_guard lock(mu_);
+  display_listener_ = std::move(listener);
+}
+
+std::shared_ptr<RemoteDisplayScheme> SchemeRegistry::find_display(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end() || !it->second.info.online) return nullptr;
+  return it->second.display;
 }
 
 void SchemeRegistry::set_owner(std::string_view name, const void* owner) {
