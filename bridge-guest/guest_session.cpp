@@ -42,6 +42,7 @@ asio::awaitable<void> GuestSession::run() {
     if (socket) {
       current_ = std::make_shared<FramedStream>(std::move(*socket));
       auto ended = co_await serve(current_);
+      dispatcher_.set_event_sink(nullptr);
       if (ended.ok()) backoff = options_.backoff_min;  // a session that got going resets backoff
       current_->close();
       current_.reset();
@@ -98,6 +99,9 @@ asio::awaitable<Status> GuestSession::exchange_hello(FramedStream& stream) {
 
 asio::awaitable<Status> GuestSession::serve(std::shared_ptr<FramedStream> stream) {
   if (auto hello = co_await exchange_hello(*stream); !hello) co_return hello;
+  // Display events go to this connection until it ends (run() clears the sink).
+  dispatcher_.set_event_sink(
+      [stream](kj::Array<capnp::word> frame) { stream->send(std::move(frame)); });
   while (true) {
     auto frame = co_await stream->read();
     if (!frame) {
@@ -144,7 +148,7 @@ void GuestSession::on_message(frame::Frame frame, const std::shared_ptr<FramedSt
 void GuestSession::schedule(std::size_t export_index, frame::Frame frame,
                             std::shared_ptr<FramedStream> stream) {
   auto job = [this, f = std::move(frame), s = std::move(stream)]() mutable { run_request(f, *s); };
-  if (dispatcher_.export_at(export_index).engine().parallel()) {
+  if (dispatcher_.export_at(export_index).parallel()) {
     asio::post(pool_, std::move(job));
   } else {
     asio::post(strands_[export_index], std::move(job));
@@ -176,8 +180,10 @@ void GuestSession::drop_handles() {
     auto clear = [this, i] {
       auto dropped = dispatcher_.export_at(i).files().clear();
       if (!dropped.empty()) spdlog::info("closed {} file(s) the host left open", dropped.size());
+      // Framebuffers and dumb buffers belong to the connection that made them, too.
+      if (auto* display = dispatcher_.export_at(i).display()) display->release_all();
     };
-    if (dispatcher_.export_at(i).engine().parallel()) {
+    if (dispatcher_.export_at(i).parallel()) {
       asio::post(pool_, clear);
     } else {
       asio::post(strands_[i], clear);
