@@ -21,6 +21,8 @@ packages=(
   util-linux coreutils procps
   # the guest VM image and its QEMU tests
   qemu-system-x86 cpio
+  # the display QEMU test talks QMP and reads screendumps (tests/vm/vm_drm_screen.py)
+  python3
 )
 
 export DEBIAN_FRONTEND=noninteractive

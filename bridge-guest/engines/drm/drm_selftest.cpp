@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <termios.h>
-#include <xf86drmMode.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +23,7 @@
 
 #include "bridge-guest/engines/drm/card_device.h"
 #include "bridge-guest/engines/drm/pixel_copy.h"
+#include "bridge-guest/engines/drm/scanout.h"
 
 namespace {
 
@@ -76,9 +76,19 @@ struct Shadow {  // the host's shadow framebuffer, in malloc'd memory, with its 
   ConstPixelImage image() const { return {bytes, width, height, pitch}; }
 };
 
-std::string mode_text(const DrmModeInfo& m) {
-  return m.name + " " + std::to_string(m.hdisplay) + "x" + std::to_string(m.vdisplay) + "@" +
-         std::to_string(m.vrefresh) + ((m.type & DRM_MODE_TYPE_PREFERRED) ? " preferred" : "");
+// Prints every connector and the mode list the engine saw.
+Status list_modes(DrmDevice& dev) {
+  auto res = dev.resources();
+  if (!res) return res.error();
+  for (uint32_t id : res->connectors) {
+    auto c = dev.connector(id);
+    if (!c) return c.error();
+    say("connector " + std::to_string(c->id) + " " + c->name +
+        (c->connected ? " connected" : " disconnected") +
+        " modes=" + std::to_string(c->modes.size()));
+    for (const auto& m : c->modes) say("mode " + c->name + " " + mode_text(m));
+  }
+  return {};
 }
 
 struct Events {  // flip completions from the device's event thread
@@ -119,45 +129,19 @@ int main(int argc, char** argv) {
     events.cv.notify_all();
   });
 
-  auto res = dev.resources();
-  if (!res) return fail("resources", res.error());
-  std::optional<DrmConnectorInfo> conn;
-  for (uint32_t id : res->connectors) {
-    auto c = dev.connector(id);
-    if (!c) return fail("connector", c.error());
-    say("connector " + std::to_string(c->id) + " " + c->name +
-        (c->connected ? " connected" : " disconnected") +
-        " modes=" + std::to_string(c->modes.size()));
-    for (const auto& m : c->modes) say("mode " + c->name + " " + mode_text(m));
-    if (c->connected && !c->modes.empty() && !conn) conn = *c;
-  }
-  if (!conn || res->crtcs.empty())
-    return fail("pick output", make_error(ENODEV, "no connected connector"));
-  DrmModeInfo mode = conn->modes.front();
-  for (const auto& m : conn->modes)
-    if (m.type & DRM_MODE_TYPE_PREFERRED) {
-      mode = m;
-      break;
-    }
-  // The first CRTC the connector can drive.
-  uint32_t crtc = res->crtcs.front();
-  for (std::size_t i = 0; i < res->crtcs.size(); ++i)
-    if (conn->possible_crtcs & (1u << i)) {
-      crtc = res->crtcs[i];
-      break;
-    }
+  if (auto st = list_modes(dev); !st) return fail("list connectors", st.error());
+  auto output = pick_output(dev);
+  if (!output) return fail("pick output", output.error());
+  const DrmModeInfo mode = output->mode;
+  const uint32_t crtc = output->crtc;
+  const DrmConnectorInfo* conn = &output->connector;
   const uint32_t w = mode.hdisplay, h = mode.vdisplay;
 
-  std::vector<uint32_t> fbs;
-  std::vector<uint32_t> handles, pitches;
+  std::vector<ScanoutBuffer> bufs;
   for (int i = 0; i < 2; ++i) {  // two buffers: the second is the page flip's target
-    auto dumb = dev.create_dumb(w, h, 32);
-    if (!dumb) return fail("create dumb", dumb.error());
-    auto fb = dev.add_framebuffer(w, h, 0x34325258 /* XRGB8888 */, dumb->handle, dumb->pitch);
-    if (!fb) return fail("add framebuffer", fb.error());
-    handles.push_back(dumb->handle);
-    pitches.push_back(dumb->pitch);
-    fbs.push_back(*fb);
+    auto buf = make_scanout_buffer(dev, w, h);
+    if (!buf) return fail("scanout buffer", buf.error());
+    bufs.push_back(*buf);
   }
   // A shadow pitch unlike the dumb buffer's, so the copy really converts pitches.
   Shadow shadow{std::vector<std::byte>(std::size_t{w * 4 + 256} * h), w, h, w * 4 + 256};
@@ -168,15 +152,15 @@ int main(int argc, char** argv) {
   shadow.fill(kSquareXY, kSquareXY, kSide, kSide, kSquare);
 
   auto show = [&](int index, std::span<const PixelRect> rects) -> Status {
-    auto pixels = dev.dumb_pixels(handles[index]);
+    auto pixels = dev.dumb_pixels(bufs[index].handle);
     if (!pixels) return pixels.error();
-    const uint32_t pitch = pitches[index];
+    const uint32_t pitch = bufs[index].pitch;
     if (auto st = check_image(pixels->size(), w, h, pitch, "dumb"); !st) return st;
     copy_rects(shadow.image(), PixelImage{*pixels, w, h, pitch}, rects);
-    return dev.dirty(fbs[index], rects);
+    return dev.dirty(bufs[index].fb, rects);
   };
   const PixelRect full{0, 0, w, h};
-  if (auto st = dev.set_crtc(crtc, fbs[0], 0, 0, std::span(&conn->id, 1), mode); !st)
+  if (auto st = dev.set_crtc(crtc, bufs[0].fb, 0, 0, std::span(&conn->id, 1), mode); !st)
     return fail("modeset", st.error());
   if (auto st = show(0, std::span(&full, 1)); !st) return fail("full frame", st.error());
   say("modeset crtc=" + std::to_string(crtc) + " connector=" + conn->name + " " + mode_text(mode));
@@ -195,7 +179,7 @@ int main(int argc, char** argv) {
 
   // Page flip to the second buffer holding the same picture; its completion is an event.
   if (auto st = show(1, std::span(&full, 1)); !st) return fail("second buffer", st.error());
-  if (auto st = dev.page_flip(crtc, fbs[1], 0xc0ffee); !st) {
+  if (auto st = dev.page_flip(crtc, bufs[1].fb, 0xc0ffee); !st) {
     say("flip unsupported: " + st.error().context + " (" + std::strerror(st.error().code) + ")");
   } else {
     DrmEvent e;
