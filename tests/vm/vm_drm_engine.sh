@@ -73,6 +73,11 @@ run_device() {
     echo "FAIL: $(grep '^DRMTEST.*FAIL' "$run/c.txt" | head -n1)"; failures=$((failures + 1))
   fi
   echo "--- $device: modes the engine saw, and what the driver supports"
+  if grep -q "takes no dirty" "$run/c.txt"; then
+    grep -h "takes no dirty" "$run/c.txt" | head -n1 | sed 's|^.*/dev/dri/card[0-9]*: |  dirty: |'
+  else
+    echo "  dirty: the driver takes dirty rectangles"
+  fi
   sed -n 's/^DRMTEST \(mode\|connector\|modeset\|caps\|flip\|vblank\|cursor\)/  \1/p' "$run/c.txt"
   sed -n 's/^DRMBENCH /  bench: /p' "$run/c.txt"
   echo "--- $device: $(( $(date +%s) - t0 ))s"

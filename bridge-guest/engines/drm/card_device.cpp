@@ -7,6 +7,7 @@
 #include <xf86drmMode.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "bridge-guest/engines/drm/drm_util.h"
@@ -80,12 +81,14 @@ bool has_connected_connector(int fd) {
 
 std::string display_scheme_name(const std::string& driver) {
   if (driver == "bochs-drm" || driver == "bochs") return "display.bochs";
-  std::string name = driver;
-  std::replace(name.begin(), name.end(), '_', '-');
+  // Lower case, and anything a scheme name may not hold ('_' included) as '-'.
+  std::string name;
+  for (unsigned char c : driver) {
+    c = static_cast<unsigned char>(std::tolower(c));
+    name += (std::isalnum(c) || c == '.' || c == '-') ? static_cast<char>(c) : '-';
+  }
   if (name.ends_with("-drm")) name.resize(name.size() - 4);
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return "display." + name;
+  return "display." + (name.empty() ? std::string("card") : name);
 }
 
 CardDevice::CardDevice(UniqueFd fd, std::string path)
@@ -303,7 +306,14 @@ Status CardDevice::dirty(uint32_t fb, std::span<const PixelRect> rects) {
                            static_cast<uint32_t>(clips.size()));
   const int err = ret == 0 ? 0 : (ret == -1 ? errno : -ret);
   // Drivers that scan the dumb buffer out directly have nothing to flush.
-  if (err == 0 || err == ENOSYS || err == EOPNOTSUPP) return {};
+  if (err == ENOSYS || err == EOPNOTSUPP) {
+    if (!dirty_noted_)
+      spdlog::info("{}: {} takes no dirty rectangles ({}): it scans the buffer out directly", path_,
+                   caps_.driver, std::strerror(err));
+    dirty_noted_ = true;
+    return {};
+  }
+  if (err == 0) return {};
   return make_error(err, path_ + ": dirty framebuffer " + std::to_string(fb));
 }
 

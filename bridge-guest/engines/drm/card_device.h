@@ -84,6 +84,7 @@ class CardDevice final : public DrmDevice {
   std::map<uint32_t, Mapping> dumbs_;  // strand only
   uint32_t cursor_handle_ = 0;  // the cursor-size (64x64) ARGB dumb buffer, made on first use
   uint32_t cursor_pitch_ = 0;
+  bool dirty_noted_ = false;  // logged once that the driver has no dirty (bochs)
 
   UniqueFd uevent_fd_;  // NETLINK_KOBJECT_UEVENT; invalid when the socket was refused
   UniqueFd stop_fd_;    // eventfd: the destructor wakes the event thread with it
