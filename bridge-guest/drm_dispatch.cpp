@@ -85,6 +85,9 @@ DrmDispatch::DrmDispatch(std::unique_ptr<DrmDevice> device, const SharedRegion* 
 DrmDispatch::~DrmDispatch() {
   set_event_sink(nullptr);
   release_all();
+  // The device's event thread calls send_event(): stop it (the device joins it) while this
+  // object's members are still alive.
+  device_.reset();
 }
 
 void DrmDispatch::start_events(uint16_t export_index) {
@@ -97,7 +100,7 @@ void DrmDispatch::set_event_sink(FrameSink sink) {
   sink_ = std::move(sink);
 }
 
-void DrmDispatch::send_event(const DrmEvent& e) {
+void DrmDispatch::send_event(const DrmEvent& e) {  // on the device's event thread
   capnp::MallocMessageBuilder message;
   auto event = message.initRoot<wire::Message>().initEvent();
   event.setExport(export_index_);
