@@ -18,6 +18,22 @@ void set_error(wire::Response::Builder response, const Error& error) {
   if (!error.context.empty()) response.setMessage(error.context);
 }
 
+// Display exports take display requests (and ping); everything else is a filesystem's.
+Status dispatch(ServedExport& exp, wire::Request::Reader request, wire::Response::Builder response,
+                capnp::MessageBuilder& message, const ConnectionContext& connection) {
+  auto* display = exp.display();
+  if (display == nullptr) return dispatch_fs(exp, request, response, message, connection);
+  switch (request.getOp().which()) {
+    case wire::Request::Op::DRM:
+      return display->handle(request.getOp().getDrm(), response, connection.region);
+    case wire::Request::Op::PING:
+      response.getResult().setPong();
+      return {};
+    default:
+      return make_error(ENOTSUP, "export '" + exp.spec().name + "' is a display, not a filesystem");
+  }
+}
+
 kj::Array<capnp::word> error_frame(uint64_t id, const Error& error) {
   capnp::MallocMessageBuilder message;
   auto response = message.initRoot<wire::Message>().initResponse();
@@ -29,7 +45,17 @@ kj::Array<capnp::word> error_frame(uint64_t id, const Error& error) {
 }  // namespace
 
 Dispatcher::Dispatcher(std::vector<std::unique_ptr<ServedExport>> exports, uint64_t boot_id)
-    : exports_(std::move(exports)), boot_id_(boot_id) {}
+    : exports_(std::move(exports)), boot_id_(boot_id) {
+  for (std::size_t i = 0; i < exports_.size(); ++i) {
+    if (auto* display = exports_[i]->display()) display->start_events(static_cast<uint16_t>(i));
+  }
+}
+
+void Dispatcher::set_event_sink(const FrameSink& sink) {
+  for (auto& exp : exports_) {
+    if (auto* display = exp->display()) display->set_event_sink(sink);
+  }
+}
 
 void Dispatcher::describe(const std::string& guest_name, uint64_t region_size,
                           wire::Hello::Builder hello) const {
@@ -44,6 +70,13 @@ void Dispatcher::describe(const std::string& guest_name, uint64_t region_size,
     ServedExport& exp = *exports_[i];  // unique_ptr: const here does not reach the engine
     auto out = list[i];
     out.setName(exp.spec().name);
+    if (auto* display = exp.display()) {
+      out.setKind(wire::Export::Kind::DISPLAY);
+      out.setEngine("drm");
+      const auto& caps = display->device().caps();
+      out.setNote(caps.driver + " (" + caps.description + ") on " + exp.spec().source);
+      continue;
+    }
     out.setKind(wire::Export::Kind::FILESYSTEM);
     out.setEngine(std::string(exp.engine().engine_name()));
     out.setReadOnly(exp.engine().read_only());
@@ -66,7 +99,7 @@ kj::Array<capnp::word> Dispatcher::handle(wire::Request::Reader request,
     response.setId(id);
     Status status =
         request.getExport() < exports_.size()
-            ? dispatch_fs(*exports_[request.getExport()], request, response, message, connection)
+            ? dispatch(*exports_[request.getExport()], request, response, message, connection)
             : make_error(ENODEV, "no export #" + std::to_string(request.getExport()));
     if (!status) set_error(response, status.error());
   } catch (const kj::Exception& e) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge-guest/drm_dispatch.h"
 #include "bridge-guest/engines/fs_engine.h"
 #include "bridge-guest/export_spec.h"
 #include "common/handle_table.h"
@@ -21,20 +22,29 @@
 
 namespace bridge::guest {
 
-// One export being served: its engine and the files the host has open on it.
+// One export being served: a filesystem (its engine and the files the host has open on it) or
+// a display (its DRM dispatch).
 class ServedExport {
  public:
   ServedExport(ExportSpec spec, std::unique_ptr<FsEngine> engine, uint16_t boot_tag)
       : spec_(std::move(spec)), engine_(std::move(engine)), files_(boot_tag) {}
+  ServedExport(ExportSpec spec, std::unique_ptr<DrmDispatch> display, uint16_t boot_tag)
+      : spec_(std::move(spec)), display_(std::move(display)), files_(boot_tag) {}
 
   const ExportSpec& spec() const { return spec_; }
+  // Filesystem exports only (display() is null for them).
   FsEngine& engine() { return *engine_; }
   const FsEngine& engine() const { return *engine_; }
+  // Display exports only; null for filesystems.
+  DrmDispatch* display() { return display_.get(); }
+  // Whether calls may overlap; a display's object tables want one call at a time.
+  bool parallel() const { return engine_ && engine_->parallel(); }
   HandleTable<OpenFile>& files() { return files_; }
 
  private:
   ExportSpec spec_;
   std::unique_ptr<FsEngine> engine_;
+  std::unique_ptr<DrmDispatch> display_;
   HandleTable<OpenFile> files_;  // declared after engine_: files close before the engine goes
 };
 
@@ -66,6 +76,9 @@ class Dispatcher {
 
   // The response for a request that was cancelled before it ran.
   static kj::Array<capnp::word> canceled(uint64_t id);
+
+  // Where display events (hotplug, vblank, flipDone) go; null drops them (no host connected).
+  void set_event_sink(const FrameSink& sink);
 
   uint64_t boot_id() const { return boot_id_; }
 

@@ -58,6 +58,7 @@ asio::awaitable<void> GuestSession::run() {
     if (socket) {
       current_ = std::make_shared<FramedStream>(std::move(*socket));
       auto ended = co_await serve(current_);
+      dispatcher_.set_event_sink(nullptr);
       if (ended.ok()) backoff = options_.backoff_min;  // a session that got going resets backoff
       current_->close();
       current_.reset();
@@ -148,6 +149,9 @@ asio::awaitable<Result<GuestSession::RegionPtr>> GuestSession::exchange_hello(
 asio::awaitable<Status> GuestSession::serve(std::shared_ptr<FramedStream> stream) {
   auto region = co_await exchange_hello(*stream);
   if (!region) co_return region.error();
+  // Display events go to this connection until it ends (run() clears the sink).
+  dispatcher_.set_event_sink(
+      [stream](kj::Array<capnp::word> frame) { stream->send(std::move(frame)); });
   while (true) {
     auto frame = co_await stream->read();
     if (!frame) {
@@ -197,7 +201,7 @@ void GuestSession::schedule(std::size_t export_index, frame::Frame frame,
   auto job = [this, f = std::move(frame), s = std::move(stream), r = std::move(region)]() mutable {
     run_request(f, *s, r);
   };
-  if (dispatcher_.export_at(export_index).engine().parallel()) {
+  if (dispatcher_.export_at(export_index).parallel()) {
     asio::post(pool_, std::move(job));
   } else {
     asio::post(strands_[export_index], std::move(job));
@@ -229,8 +233,10 @@ void GuestSession::drop_handles() {
     auto clear = [this, i] {
       auto dropped = dispatcher_.export_at(i).files().clear();
       if (!dropped.empty()) spdlog::info("closed {} file(s) the host left open", dropped.size());
+      // Framebuffers and dumb buffers belong to the connection that made them, too.
+      if (auto* display = dispatcher_.export_at(i).display()) display->release_all();
     };
-    if (dispatcher_.export_at(i).engine().parallel()) {
+    if (dispatcher_.export_at(i).parallel()) {
       asio::post(pool_, clear);
     } else {
       asio::post(strands_[i], clear);

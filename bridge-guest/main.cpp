@@ -1,4 +1,4 @@
-// bridge-guest: serves the VM's filesystems (and later its displays) to bridge-host.
+// bridge-guest: serves the VM's filesystems and displays to bridge-host.
 #include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -19,8 +19,8 @@ namespace {
 constexpr const char* kProgram = "bridge-guest";
 constexpr const char* kUsage = R"(Usage: bridge-guest [OPTIONS] --export NAME=ENGINE:SOURCE[,ro] ...
 
-Serves filesystems to bridge-host, which shows each export as the scheme NAME
-(/scheme/NAME on Linux hosts, NAME: on Redox).
+Serves filesystems and displays to bridge-host, which shows each export as the
+scheme NAME (/scheme/NAME on Linux hosts, NAME: on Redox).
 
 Options:
   --connect ENDPOINT   where bridge-host listens: vsock:CID:PORT (default vsock:2:5151),
@@ -38,7 +38,13 @@ Options:
                                  read-only and refuses writes (EROFS)
                          btrfs   as mount, on btrfs only, plus subvolumes and
                                  snapshots (bridgectl subvol ...)
-  --region SOURCE      the shared region for file data (default auto):
+                         drm     a display: SOURCE is a DRM card (/dev/dri/cardN) or
+                                 'auto' (the first card with a connected connector).
+                                 NAME 'display' becomes display.<driver>: bochs-drm ->
+                                 display.bochs, virtio_gpu -> display.virtio-gpu,
+                                 others with '_' as '-' and no '-drm' suffix. Becomes
+                                 DRM master (warns when another process is)
+  --region SOURCE      the shared region for file data and display pixels (default auto):
                          auto  on unix: links the memfd bridge-host passes with its
                                hello; otherwise the first ivshmem-plain PCI device
                                (1af4:1110), enabled and its BAR2 (resource2) mapped
@@ -176,6 +182,18 @@ int main(int argc, char** argv) {
   enter_private_mount_namespace(cfg.exports);
   std::vector<std::unique_ptr<guest::ServedExport>> exports;
   for (const auto& spec : cfg.exports) {
+    if (spec.engine == "drm") {
+      auto display = guest::open_display(spec);
+      if (!display) return fail(kProgram, display.error());
+      spdlog::info("export '{}': drm on {} (driver {})", display->spec.name, display->spec.source,
+                   display->device->caps().driver);
+      // No shared region yet: the region hook-up passes it here; until then requests that
+      // carry pixels are answered ENOTSUP.
+      auto dispatch = std::make_unique<guest::DrmDispatch>(std::move(display->device));
+      exports.push_back(std::make_unique<guest::ServedExport>(std::move(display->spec),
+                                                              std::move(dispatch), boot_tag));
+      continue;
+    }
     auto engine = guest::open_engine(spec);
     if (!engine) return fail(kProgram, engine.error());
     spdlog::info("export '{}': {} on {}{}", spec.name, spec.engine, spec.source,

@@ -42,6 +42,9 @@ bins=(
   "$build_dir/bridge-guest/bridge-guest"
   "$build_dir/bridge-host/bridge-host"
   "$build_dir/tools/bridgectl/bridgectl"
+  # The display self-test (tests/vm/vm_drm_engine.sh) and the native display baseline.
+  "$build_dir/bridge-guest/engines/drm/drm_selftest"
+  "$build_dir/bench/drm_native_bench"
 )
 for b in "${bins[@]}"; do
   [ -x "$b" ] || die "no $(basename "$b") at $b: build first (bash tools/build.sh) or pass --build-dir DIR"
@@ -142,13 +145,15 @@ fi
 
 # --- kernel and the modules the guest needs ---------------------------------------------------
 # Wanted: virtio PCI transport and block disks, the vsock stack (the virtio transport for the
-# host link, loopback for CID 1 tests), ext4, btrfs, and virtio_console (hvc0: the test shell of
-# image/guest/sv/testshell). Their dependencies come from modules.dep
+# host link, loopback for CID 1 tests), ext4, btrfs, virtio_console (hvc0: the test shell of
+# image/guest/sv/testshell), and the DRM drivers of QEMU's displays (bochs: -device
+# bochs-display / -vga std; virtio_gpu: virtio-gpu-pci; drm, drm_kms_helper and the helpers
+# come in as their dependencies). Their dependencies come from modules.dep
 # (made by busybox depmod from the unpacked package, which ships none); soft dependencies
 # (crypto algorithms such as crc32c, which modules.dep cannot name) from each module's
 # softdep= tag resolved through modules.alias.
 wanted_modules=(virtio_pci virtio_blk vsock vmw_vsock_virtio_transport vsock_loopback ext4 btrfs
-                virtio_console)
+                virtio_console bochs virtio_gpu)
 k_key="$kernel_pkg $kernel_ver ${wanted_modules[*]}"
 k_dir="$cache/${kernel_pkg}_$(safe "$kernel_ver")"
 if [ ! -f "$k_dir/key" ] || [ "$(cat "$k_dir/key")" != "$k_key" ]; then

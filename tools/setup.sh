@@ -20,8 +20,8 @@ packages=(
   # tests
   util-linux coreutils procps
   # the guest VM image and its QEMU tests (socat: tests/vm/vm_e2e.sh talks to the guest's
-  # test shell on a serial port socket)
-  qemu-system-x86 cpio socat
+  # test shell; python3: the display tests talk QMP and read screendumps)
+  qemu-system-x86 cpio socat python3
 )
 
 export DEBIAN_FRONTEND=noninteractive
