@@ -131,6 +131,19 @@ TEST_F(DisplaySchemeTest, ADisplayExportGetsASocketAndServesClients) {
   ASSERT_EQ(info->connectors.size(), 1u);
   EXPECT_EQ(info->connectors[0].modes.size(), 2u);
 
+  // bridgectl asks the same socket, without taking the display.
+  std::string ctl = binary("tools/bridgectl/bridgectl") + " display ";
+  auto list = run_command(ctl + "list --display-dir " + display_dir());
+  EXPECT_EQ(list.status, 0) << list.output;
+  EXPECT_NE(list.output.find("display.fake"), std::string::npos) << list.output;
+  auto shown = run_command(ctl + "info display.fake: --display-dir " + display_dir());
+  EXPECT_EQ(shown.status, 0) << shown.output;
+  EXPECT_NE(shown.output.find("driver fake-drm"), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("1024x768"), std::string::npos) << shown.output;
+  auto absent = run_command(ctl + "info display.none --display-dir " + display_dir());
+  EXPECT_EQ(absent.status, 1);
+  EXPECT_NE(absent.output.find("is bridge-host running"), std::string::npos) << absent.output;
+
   // The guest's hotplug event crosses the real link and reaches the client.
   capnp::MallocMessageBuilder event;
   auto e = event.initRoot<wire::Message>().initEvent();

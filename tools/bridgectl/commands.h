@@ -23,5 +23,7 @@ int cmd_status(const Context& ctx, const Args& args);
 int cmd_subvol(const Context& ctx, const Args& args);
 // vm run|list|stop|pause|resume (tools/bridgectl/vm_commands.cpp); needs no control socket.
 int cmd_vm(const Context& ctx, const Args& args);
+// display list|info: display.<driver> schemes, through their display sockets.
+int cmd_display(const Context& ctx, const Args& args);
 
 }  // namespace bridge::ctl

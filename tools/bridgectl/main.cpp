@@ -31,7 +31,10 @@ Commands:
          [--cpus N] [--append ARGS] [--vsock PATH] [--display none|bochs|virtio-gpu]
          [--region MIB] [--state-dir DIR]      start a VM under QEMU in the background
   vm list | stop NAME | pause NAME | resume NAME   [--state-dir DIR]
+  vm screendump NAME FILE [--device ID]           the VM's screen as a PPM (QMP)
                          (vm commands need no control socket; bridgectl vm --help)
+  display list | info SCHEME [--display-dir DIR]  display.<driver> schemes, their
+                         connectors and modes (asked on the display sockets)
 
 Options:
   --control PATH         bridge-host's control socket (default /run/redox-bridge/control.sock)
@@ -48,7 +51,7 @@ constexpr Command kCommands[] = {
     {"stat", bridge::ctl::cmd_stat},     {"put", bridge::ctl::cmd_put},
     {"rm", bridge::ctl::cmd_rm},         {"mkdir", bridge::ctl::cmd_mkdir},
     {"status", bridge::ctl::cmd_status}, {"subvol", bridge::ctl::cmd_subvol},
-    {"vm", bridge::ctl::cmd_vm},
+    {"vm", bridge::ctl::cmd_vm},         {"display", bridge::ctl::cmd_display},
 };
 
 }  // namespace
