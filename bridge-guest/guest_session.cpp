@@ -11,14 +11,21 @@ constexpr std::size_t kCanceledMax = 4096;  // a hostile or buggy host cannot gr
 
 // Both sides use the region only when both hellos name the same size (bridge.capnp, Hello).
 std::shared_ptr<const SharedRegion> agreed_region(std::shared_ptr<const SharedRegion> mine,
-                                                  uint64_t host_size) {
+                                                  wire::RegionInfo::Reader host) {
   const uint64_t my_size = mine ? mine->size() : 0;
-  if (my_size == 0 && host_size == 0) return nullptr;
-  if (my_size != host_size) {
+  if (my_size == 0 && host.getSize() == 0) return nullptr;
+  if (my_size != host.getSize()) {
     spdlog::info(
         "shared region not used: the host announced {} bytes, this guest mapped {}; "
         "bulk data travels inline",
-        host_size, my_size);
+        host.getSize(), my_size);
+    return nullptr;
+  }
+  if (mine->token() != host.getToken()) {
+    spdlog::warn(
+        "shared region not used: {} is not the host's region (it holds {:#x}, the host wrote "
+        "{:#x}); bulk data travels inline",
+        mine->what(), mine->token(), host.getToken());
     return nullptr;
   }
   spdlog::info("shared region: {} MiB ({})", my_size >> 20, mine->what());
@@ -116,8 +123,10 @@ asio::awaitable<Result<GuestSession::RegionPtr>> GuestSession::exchange_hello(
   });
   RegionPtr region = co_await region_for(stream);
   capnp::MallocMessageBuilder hello;
-  dispatcher_.describe(options_.name, region ? region->size() : 0,
-                       hello.initRoot<wire::Message>().initHello());
+  auto mine = hello.initRoot<wire::Message>().initHello();
+  dispatcher_.describe(options_.name, region ? region->size() : 0, mine);
+  // What our mapping holds where the host wrote its token (RegionInfo.token).
+  if (region) mine.getRegion().setToken(region->token());
   stream.send(hello);
 
   auto reply = co_await stream.read();
@@ -139,7 +148,7 @@ asio::awaitable<Result<GuestSession::RegionPtr>> GuestSession::exchange_hello(
     }
     spdlog::info("connected to host '{}' (protocol {}.{}), serving {} export(s)",
                  h.getName().cStr(), h.getMajor(), h.getMinor(), dispatcher_.export_count());
-    region = agreed_region(std::move(region), h.getRegion().getSize());
+    region = agreed_region(std::move(region), h.getRegion());
   } catch (const kj::Exception& e) {
     co_return make_error(EPROTO, std::string("malformed hello: ") + e.getDescription().cStr());
   }

@@ -22,7 +22,7 @@ std::string bounded(capnp::Text::Reader text, std::size_t max) {
   return std::string(text.cStr(), std::min<std::size_t>(text.size(), max));
 }
 
-kj::Array<capnp::word> host_hello(const LinkOptions& options, uint64_t region_size) {
+kj::Array<capnp::word> host_hello(const LinkOptions& options, const GuestRegion* region) {
   capnp::MallocMessageBuilder message;
   auto hello = message.initRoot<wire::Message>().initHello();
   hello.setMajor(wire::PROTOCOL_MAJOR);
@@ -30,7 +30,11 @@ kj::Array<capnp::word> host_hello(const LinkOptions& options, uint64_t region_si
   hello.setRole(wire::Hello::Role::HOST);
   hello.setName(options.host_name);
   hello.setMaxInflight(static_cast<uint32_t>(options.max_inflight));
-  hello.initRegion().setSize(region_size);
+  if (region) {
+    auto info = hello.initRegion();
+    info.setSize(region->mapping.size());
+    info.setToken(region->mapping.token());
+  }
   return frame::encode(message);
 }
 
@@ -66,7 +70,7 @@ asio::awaitable<void> GuestLink::run() {
 
 asio::awaitable<Status> GuestLink::exchange_hello() {
   const uint64_t offered = offer_.region ? offer_.region->mapping.size() : 0;
-  auto hello = host_hello(options_, offered);
+  auto hello = host_hello(options_, offer_.region.get());
   if (offered && offer_.pass_fd) {
     // The guest gets its own descriptor; ours stays with the mapping.
     UniqueFd copy(::fcntl(offer_.region->mapping.fd(), F_DUPFD_CLOEXEC, 0));
@@ -109,12 +113,12 @@ Status GuestLink::accept_hello(wire::Hello::Reader hello) {
   if (hello.getExports().size() > kExportsMax)
     return make_error(EPROTO,
                       "guest announced more than " + std::to_string(kExportsMax) + " exports");
-  agree_on_region(hello.getRegion().getSize());
+  agree_on_region(hello.getRegion().getSize(), hello.getRegion().getToken());
   register_exports(hello.getExports());
   return {};
 }
 
-void GuestLink::agree_on_region(uint64_t guest_size) {
+void GuestLink::agree_on_region(uint64_t guest_size, uint64_t guest_token) {
   const uint64_t offered = offer_.region ? offer_.region->mapping.size() : 0;
   constexpr uint64_t kMiB = 1 << 20;
   if (offered == 0) {
@@ -127,6 +131,13 @@ void GuestLink::agree_on_region(uint64_t guest_size) {
         guest_name_, offered, guest_size,
         guest_size == 0 ? " (none: --region none, no ivshmem device, or the fd did not arrive)"
                         : "");
+  } else if (guest_token != offer_.region->mapping.token()) {
+    spdlog::warn(
+        "guest '{}': shared region not used: the guest's {} MiB region is not this host's memory "
+        "(its first bytes hold {:#x}, the host wrote {:#x}); check that QEMU's ivshmem "
+        "mem-path is the file bridge-host's region= names and that QEMU started after "
+        "bridge-host made it; bulk data travels inline",
+        guest_name_, guest_size / kMiB, guest_token, offer_.region->mapping.token());
   } else {
     region_ = offer_.region;
     spdlog::info("region: {} MiB shared with guest '{}' ({})", offered / kMiB, guest_name_,

@@ -77,7 +77,7 @@ class GuestLink : public GuestChannel, public std::enable_shared_from_this<Guest
 
   asio::awaitable<Status> exchange_hello();
   Status accept_hello(wire::Hello::Reader hello);
-  void agree_on_region(uint64_t guest_size);
+  void agree_on_region(uint64_t guest_size, uint64_t guest_token);
   void register_exports(capnp::List<wire::Export>::Reader exports);
   void register_display(wire::Export::Reader exp, unsigned index);
   asio::awaitable<Status> read_loop();

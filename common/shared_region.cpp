@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <utility>
 
 namespace bridge {
@@ -70,6 +71,16 @@ Result<std::span<std::byte>> SharedRegion::slice(uint64_t offset, uint64_t lengt
                                   std::to_string(size_) + " bytes)");
   }
   return std::span<std::byte>(base_ + offset, static_cast<size_t>(length));
+}
+
+uint64_t SharedRegion::token() const {
+  uint64_t token = 0;
+  if (size_ >= sizeof token) std::memcpy(&token, base_, sizeof token);
+  return token;
+}
+
+void SharedRegion::set_token(uint64_t token) {
+  if (size_ >= sizeof token) std::memcpy(base_, &token, sizeof token);
 }
 
 }  // namespace bridge

@@ -41,6 +41,10 @@ class SharedRegion {
   // lies outside. Overflow-safe for any 64-bit inputs.
   Result<std::span<std::byte>> slice(uint64_t offset, uint64_t length) const;
 
+  // The region's first 8 bytes: the token both hellos compare (schema RegionInfo.token).
+  uint64_t token() const;
+  void set_token(uint64_t token);
+
  private:
   SharedRegion(UniqueFd fd, std::byte* base, uint64_t size, std::string what);
   void unmap();

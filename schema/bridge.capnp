@@ -138,6 +138,11 @@ struct Export {
 
 struct RegionInfo {
   size @0 :UInt64;
+  # The first 8 bytes of the region, which the host fills with a random value when it makes the
+  # region (and never lends out). The host sends what it wrote, the guest what it reads from its
+  # own mapping: equal sizes alone do not prove both map the same memory (a QEMU started on a
+  # replaced backing file maps a different file of the same size).
+  token @1 :UInt64;
 }
 
 struct RegionRef {

@@ -18,11 +18,14 @@ namespace bridge {
 // The host's side of a guest's shared region: its mapping, and the allocator from which the
 // host sets aside every range the guest may touch. Lives as long as the connection that agreed
 // on it; holders of leases keep it alive through the shared_ptr.
+// The first page is the region's header: it holds the token (RegionInfo.token) and is never
+// lent out.
 struct GuestRegion {
   SharedRegion mapping;
   RegionAllocator allocator;
+  RegionLease header;
 
-  explicit GuestRegion(SharedRegion m) : mapping(std::move(m)), allocator(mapping.size()) {}
+  explicit GuestRegion(SharedRegion m);
 };
 
 class GuestChannel {

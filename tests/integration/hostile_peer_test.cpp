@@ -188,6 +188,22 @@ TEST_F(HostilePeerTest, StolenOrInvalidSchemeNamesAreRefused) {
 
 // A scripted hostile guest on its own thread: a file "file" that it answers every read of with a
 // region range just past the one the host set aside (another request's bytes, were it honest).
+// The token of the region the host's hello offers (0: none). The host speaks first on a new
+// connection, so this reads exactly its hello frame.
+uint64_t host_region_token(int fd) {
+  std::vector<std::byte> buffer;
+  char chunk[4096];
+  while (true) {
+    auto decoded = frame::decode(buffer);
+    if (decoded) return decoded->frame.message().getHello().getRegion().getToken();
+    if (decoded.code() != ENODATA) return 0;
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) return 0;
+    auto* bytes = reinterpret_cast<const std::byte*>(chunk);
+    buffer.insert(buffer.end(), bytes, bytes + n);
+  }
+}
+
 class RegionLiar {
  public:
   explicit RegionLiar(UniqueFd fd) : fd_(std::move(fd)), thread_([this] { serve(); }) {}
@@ -255,13 +271,40 @@ class RegionLiar {
   std::thread thread_;
 };
 
+// Equal sizes are not enough: a region whose first bytes do not hold the host's token is other
+// memory (e.g. QEMU started on a replaced backing file), and the link stays inline.
+TEST_F(HostilePeerTest, ARegionWithoutTheHostsTokenIsNotUsed) {
+  auto fd = dial(bridge_.guest_socket());
+  ASSERT_TRUE(fd);
+  const uint64_t token = host_region_token(fd.get());
+  ASSERT_NE(token, 0u) << "the host's hello offered no region token";
+  capnp::MallocMessageBuilder hello;
+  guest_hello(hello, wire::PROTOCOL_MAJOR, "otherregion");
+  auto region = hello.getRoot<wire::Message>().getHello().initRegion();
+  region.setSize(uint64_t{64} << 20);
+  region.setToken(token ^ 1);
+  send_message(fd.get(), hello);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return read_file(bridge_.host_log()).find("is not this host's memory") != std::string::npos;
+      },
+      10s))
+      << read_file(bridge_.host_log());
+  EXPECT_EQ(read_file(bridge_.host_log()).find("region: 64 MiB shared with guest 'hostile'"),
+            std::string::npos);
+  expect_host_healthy();
+}
+
 TEST_F(HostilePeerTest, ReadAnsweredOutsideTheLeaseIsEioAndTheHostLivesOn) {
   auto fd = dial(bridge_.guest_socket());
   ASSERT_TRUE(fd);
   capnp::MallocMessageBuilder hello;
   guest_hello(hello, wire::PROTOCOL_MAJOR, "regionliar");
-  // Claims to have mapped the 64 MiB region the host offers by default, so the link uses it.
-  hello.getRoot<wire::Message>().getHello().initRegion().setSize(uint64_t{64} << 20);
+  // Claims to have mapped the 64 MiB region the host offers by default (echoing the token from
+  // the host's hello instead of reading it from the memfd), so the link uses it.
+  auto region = hello.getRoot<wire::Message>().getHello().initRegion();
+  region.setSize(uint64_t{64} << 20);
+  region.setToken(host_region_token(fd.get()));
   send_message(fd.get(), hello);
   RegionLiar liar(std::move(fd));
   ASSERT_TRUE(wait_until([&] { return listed(bridge_.mount(), "regionliar"); }, 10s));
