@@ -40,7 +40,11 @@ echo "building the guest image (cached in $image)..."
 bash image/build-guest.sh "$image" --build-dir build
 bash image/make-sample-disks.sh "$data" >/dev/null
 
-setsid build/bridge-host/bridge-host --listen "vhost-user:$state/vsock.sock,cid=3" \
+# File data takes the shared region (QEMU ivshmem-plain on a file bridge-host makes and stamps
+# with its token): bridge-host first, then QEMU on the same file.
+region="$state/fsvm.region"
+setsid build/bridge-host/bridge-host \
+  --listen "vhost-user:$state/vsock.sock,cid=3,region=$region,region-size=64" \
   --control /run/redox-bridge/control.sock --mount "$mount" >"$state/bridge-host.log" 2>&1 &
 echo $! >"$state/bridge-host.pid"
 for _ in $(seq 50); do [ -S "$state/vsock.sock" ] && break; sleep 0.1; done
@@ -49,7 +53,7 @@ cmdline="console=ttyS0 panic=-1 quiet bridge.export=ext4=ext2fs:/dev/vda"
 cmdline+=" bridge.export=btrfs=btrfs:/dev/vdb"
 "$ctl" vm run --name fsvm --kernel "$image/bzImage" --initrd "$image/initramfs.cpio.gz" \
   --disk "$data/sample-ext4.img" --disk "$data/sample-btrfs.img" --mem 512 --cpus 1 \
-  --append "$cmdline" --vsock "$state/vsock.sock"
+  --append "$cmdline" --vsock "$state/vsock.sock" --region 64 --region-file "$region"
 
 echo "booting the filesystem VM (about 10 s under TCG)..."
 for _ in $(seq 120); do

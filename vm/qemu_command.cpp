@@ -54,7 +54,8 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const StatePaths& paths,
   add_display(argv, spec.display);
   if (spec.region_mib != 0) {
     add(argv, {"-object",
-               "memory-backend-file,id=region,mem-path=" + qemu_escape(paths.region()) +
+               "memory-backend-file,id=region,mem-path=" +
+                   qemu_escape(spec.region_file.empty() ? paths.region() : spec.region_file) +
                    ",size=" + std::to_string(spec.region_mib) + "M,share=on",
                "-device", "ivshmem-plain,memdev=region"});
   }

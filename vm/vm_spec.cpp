@@ -107,7 +107,7 @@ Status validate(const VmSpec& spec) {
   for (const auto& disk : spec.disks)
     if (!no_line_breaks(disk) || disk.find(' ') != disk.npos)
       return invalid("disk path '" + disk + "' must not contain spaces or line breaks");
-  for (const std::string* s : {&spec.kernel, &spec.initrd, &spec.vsock_socket})
+  for (const std::string* s : {&spec.kernel, &spec.initrd, &spec.vsock_socket, &spec.region_file})
     if (s->find(' ') != s->npos) return invalid("path '" + *s + "' must not contain spaces");
   return {};
 }
@@ -123,6 +123,8 @@ Status set_option(VmSpec& spec, std::string_view key, std::string_view value) {
     spec.append = value;
   } else if (key == "vsock") {
     spec.vsock_socket = value;
+  } else if (key == "region-file") {
+    spec.region_file = value;
   } else if (key == "display") {
     auto d = parse_display(value);
     if (!d) return d.error();
@@ -133,7 +135,8 @@ Status set_option(VmSpec& spec, std::string_view key, std::string_view value) {
     (key == "mem" ? spec.mem_mib : key == "cpus" ? spec.cpus : spec.region_mib) = *n;
   } else {
     return invalid("unknown VM option '" + std::string(key) +
-                   "' (kernel, initrd, disk, mem, cpus, append, vsock, display, region)");
+                   "' (kernel, initrd, disk, mem, cpus, append, vsock, display, region, "
+                   "region-file)");
   }
   return {};
 }
@@ -174,6 +177,7 @@ std::string to_spec_line(const VmSpec& spec) {
   out += " vsock=" + spec.vsock_socket;
   out += " display=" + std::string(display_name(spec.display));
   out += " region=" + std::to_string(spec.region_mib);
+  if (!spec.region_file.empty()) out += " region-file=" + spec.region_file;
   if (!spec.append.empty()) out += " append=" + spec.append;
   return out;
 }
@@ -181,7 +185,8 @@ std::string to_spec_line(const VmSpec& spec) {
 bool operator==(const VmSpec& a, const VmSpec& b) {
   return a.name == b.name && a.kernel == b.kernel && a.initrd == b.initrd && a.disks == b.disks &&
          a.mem_mib == b.mem_mib && a.cpus == b.cpus && a.append == b.append &&
-         a.vsock_socket == b.vsock_socket && a.display == b.display && a.region_mib == b.region_mib;
+         a.vsock_socket == b.vsock_socket && a.display == b.display && a.region_mib == b.region_mib &&
+         a.region_file == b.region_file;
 }
 
 }  // namespace bridge::vm

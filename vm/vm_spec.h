@@ -32,6 +32,10 @@ struct VmSpec {
   std::string vsock_socket = kDefaultVsockSocket;
   Display display = Display::kNone;
   unsigned region_mib = 0;  // 0: no shared region (ivshmem)
+  // The region's backing file. Empty: `region` in the VM's state directory. Give bridge-host's
+  // `vhost-user:...,region=FILE` here: bridge-host makes that file and writes the token both
+  // hellos compare, so QEMU must map that very file (not one the state directory recreates).
+  std::string region_file;
 };
 
 Result<Display> parse_display(std::string_view text);

@@ -19,12 +19,14 @@ constexpr const char* kVmUsage = R"(Usage: bridgectl vm COMMAND ...
 
   run --name NAME --kernel FILE [--initrd FILE] [--disk FILE]... [--mem MIB]
       [--cpus N] [--append ARGS] [--vsock PATH] [--display none|bochs|virtio-gpu]
-      [--region MIB] [--state-dir DIR]
+      [--region MIB [--region-file FILE]] [--state-dir DIR]
         start a VM under QEMU (TCG) in the background and return once QMP answers.
         Disks are raw virtio-blk (vda, vdb, ... in order); mem defaults to 512 MiB,
         cpus to 1; --vsock is bridge-host's vhost-user socket (default
         /run/redox-bridge/vsock.sock, which bridge-host must be listening on);
-        --region adds an ivshmem shared region of that many MiB (a power of two).
+        --region adds an ivshmem shared region of that many MiB (a power of two),
+        backed by FILE: give the file bridge-host's vhost-user:...,region=FILE made
+        (default: a file in the VM's state directory, which bridge-host does not know).
   list [--state-dir DIR]            NAME, PID and STATUS (running, paused, dead, ...)
   stop NAME [--state-dir DIR]       QMP quit, SIGKILL after 10 s, remove its state
   pause NAME [--state-dir DIR]      freeze the guest's CPUs (QMP stop)
@@ -45,7 +47,8 @@ int run_vm(const Args& args) {
   constexpr std::pair<std::string_view, std::string_view> kKeys[] = {
       {"--kernel", "kernel"}, {"--initrd", "initrd"},   {"--disk", "disk"},
       {"--mem", "mem"},       {"--cpus", "cpus"},       {"--append", "append"},
-      {"--vsock", "vsock"},   {"--display", "display"}, {"--region", "region"}};
+      {"--vsock", "vsock"},   {"--display", "display"}, {"--region", "region"},
+    {"--region-file", "region-file"}};
   while (!in.done()) {
     if (in.flag("--help")) return std::fputs(kVmUsage, stdout), 0;
     bool matched = false;

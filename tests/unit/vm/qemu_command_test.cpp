@@ -87,6 +87,11 @@ TEST(QemuCommand, SharedRegionIsAnIvshmemFileBackend) {
   EXPECT_EQ(after(argv, "-object", 1),
             "memory-backend-file,id=region,mem-path=/run/rb/vms/fs/region,size=64M,share=on");
   EXPECT_TRUE(has(argv, "ivshmem-plain,memdev=region"));
+  // bridge-host's region file, so both map the memory holding its token.
+  spec.region_file = "/dev/shm/rb/fs.region";
+  argv = qemu_argv(spec, StatePaths("/run/rb/vms/fs"));
+  EXPECT_TRUE(
+      has(argv, "memory-backend-file,id=region,mem-path=/dev/shm/rb/fs.region,size=64M,share=on"));
 }
 
 TEST(QemuCommand, CommasInPathsAreEscaped) {

@@ -115,6 +115,7 @@ TEST_F(VmSpecTest, LineBreaksAreRefused) {
 TEST_F(VmSpecTest, ParsesConfigLinesWithAppendLast) {
   auto spec = parse_spec_line(
       "fs kernel=/k initrd=/i disk=/a.img disk=/b.img mem=256 cpus=2 display=bochs region=16 "
+      "region-file=/dev/shm/fs.region "
       "append=console=ttyS0 quiet bridge.export=ext4=ext2fs:/dev/vda");
   ASSERT_TRUE(spec) << spec.error().context;
   EXPECT_EQ(spec->name, "fs");
@@ -125,6 +126,7 @@ TEST_F(VmSpecTest, ParsesConfigLinesWithAppendLast) {
   EXPECT_EQ(spec->cpus, 2u);
   EXPECT_EQ(spec->display, Display::kBochs);
   EXPECT_EQ(spec->region_mib, 16u);
+  EXPECT_EQ(spec->region_file, "/dev/shm/fs.region");
   EXPECT_EQ(spec->append, "console=ttyS0 quiet bridge.export=ext4=ext2fs:/dev/vda");
 
   EXPECT_FALSE(parse_spec_line(""));
@@ -139,6 +141,7 @@ TEST_F(VmSpecTest, TextFormRoundTrips) {
   spec.append = "console=ttyS0  two  spaces";
   spec.display = Display::kVirtioGpu;
   spec.region_mib = 8;
+  spec.region_file = "/dev/shm/v.region";
   spec.vsock_socket = "/tmp/v.sock";
   auto back = parse_spec_line(to_spec_line(spec));
   ASSERT_TRUE(back) << back.error().context;
