@@ -62,7 +62,9 @@ build/bridge-guest/bridge-guest --connect "unix:$work/l.sock" --export "ext4=ext
   --log-level warn 2>"$work/local-guest.log" &
 pids+=($!)
 
-build/bridge-host/bridge-host --listen "vhost-user:$work/vu.sock,cid=3" --control "$work/vc.sock" \
+# File data through the shared region, as tools/run-vm.sh deploys it (ivshmem on bridge-host's file).
+build/bridge-host/bridge-host --listen "vhost-user:$work/vu.sock,cid=3,region=$work/vm.region,region-size=64" \
+  --control "$work/vc.sock" \
   --mount "$work/vm" --log-level warn 2>"$work/vm-host.log" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$work/vu.sock" ] && break; sleep 0.1; done
@@ -121,6 +123,8 @@ boot_vm() {  # starts QEMU; prints seconds until /scheme/ext4/data/hello reads
   qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -nodefaults -no-reboot \
     -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
     -chardev "socket,id=vu,path=$work/vu.sock" -device vhost-user-vsock-pci,chardev=vu \
+    -object "memory-backend-file,id=region,mem-path=$work/vm.region,size=64M,share=on" \
+    -device ivshmem-plain,memdev=region \
     -serial "file:$work/console.log" -monitor none \
     -kernel build/guest-image/bzImage -initrd build/guest-image/initramfs.cpio.gz \
     -append "console=ttyS0 panic=-1 quiet bridge.export=ext4=ext2fs:/dev/vda,ro" \
