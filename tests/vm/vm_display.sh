@@ -70,12 +70,11 @@ screen() {
   return "$rc"
 }
 
-# DEVICE DRIVER-SCHEME-SUFFIX
-run_device() {
-  local device=$1 suffix=$2 t_dev sock guest_modes info_modes preferred first w h
+# DEVICE DRIVER-SCHEME-SUFFIX: the checks for one device; returns early when a step fails so
+# that the rest cannot run (run_device tears down whatever was started).
+device_checks() {
+  local device=$1 suffix=$2 sock guest_modes info_modes preferred first w h
   local scheme="display.$suffix"
-  echo "=== $device ($scheme)"
-  t_dev=$(date +%s.%N)
   rm -rf "$tmp/shm" "$tmp/display" "$tmp"/*.sock "$tmp"/*.ppm
   mkdir -p "$tmp/shm" "$tmp/display"
   : >"$tmp/console.log"
@@ -95,7 +94,7 @@ run_device() {
     fail "$sock did not appear within ${boot_timeout}s"
     return
   fi
-  ok "$sock appeared $(since "$t_dev")s after start"
+  ok "$sock appeared $(since "$t_dev")s after start"  # t_dev: run_device's
   if grep -q "region: 16 MiB shared with guest" "$tmp/host.log"; then
     ok "the guest mapped the ivshmem region"
   else
@@ -134,7 +133,6 @@ run_device() {
   echo "  host: $reply"
   if [[ "$reply" != "ok attach "* ]]; then
     fail "attach: $reply"
-    probe_stop
     return
   fi
   w=$(sed -n 's/^ok attach \([0-9]*\)x\([0-9]*\).*/\1/p' <<<"$reply")
@@ -167,13 +165,24 @@ run_device() {
   if [[ "$second" == "ok attach "* ]]; then ok "after the owner quit, a new client attaches"
   else fail "after the owner quit, attach gave '$second'"; fi
 
-  if ! kill -0 "$host_pid" 2>/dev/null; then fail "bridge-host died"; fi
-  if [ "$failures" -gt 0 ]; then
+}
+
+# DEVICE DRIVER-SCHEME-SUFFIX
+run_device() {
+  local device=$1 before=$failures t_dev
+  echo "=== $device (display.$2)"
+  t_dev=$(date +%s.%N)
+  device_checks "$@"
+  probe_stop
+  if [ -n "$host_pid" ] && ! kill -0 "$host_pid" 2>/dev/null; then fail "bridge-host died"; fi
+  if [ "$failures" -gt "$before" ]; then
     echo "--- bridge-host log ($device)" >&2; tail -n 40 "$tmp/host.log" >&2
     echo "--- serial console ($device)" >&2; tr -d '\r' <"$tmp/console.log" | tail -n 40 >&2
-    guest_sh 10 "tail -n 30 /var/log/bridge-guest/current" && echo "--- bridge-guest log" >&2 &&
-      printf '%s' "$gsh_out" >&2
+    if guest_sh 10 "tail -n 30 /var/log/bridge-guest/current"; then
+      echo "--- bridge-guest log ($device)" >&2; printf '%s' "$gsh_out" >&2
+    fi
     echo "--- probe stderr" >&2; cat "$tmp/probe.err" >&2 2>/dev/null || true
+    echo "--- qemu output" >&2; cat "$tmp/qemu.out" >&2 2>/dev/null || true
   fi
   gsh_close
   kill_qemu
