@@ -285,27 +285,39 @@ Status RemoteDisplayScheme::build_session(Session& s, const DisplayInfo& info,
   s.attachment.mode = mode;
   s.attachment.connector = connector.id;
   for (unsigned i = 0; i < 2; ++i) {
-    auto dumb = expect<std::pair<uint32_t, uint32_t>>(
-        call([&](Op op) {
-          auto d = op.initCreateDumb();
-          d.setWidth(width);
-          d.setHeight(height);
-          d.setBpp(32);
-        }),
-        Which::DUMB, "createDumb", [](auto r) {
-          return std::pair{r.getDumb().getHandle(), r.getDumb().getPitch()};
-        });
+    struct DumbReply {
+      uint32_t handle, pitch;
+      uint64_t offset, length;  // a region range: never the guest's to name
+    };
+    auto dumb =
+        expect<DumbReply>(call([&](Op op) {
+                            auto d = op.initCreateDumb();
+                            d.setWidth(width);
+                            d.setHeight(height);
+                            d.setBpp(32);
+                          }),
+                          Which::DUMB, "createDumb", [](auto r) {
+                            auto d = r.getDumb();
+                            return DumbReply{d.getHandle(), d.getPitch(), d.getPixels().getOffset(),
+                                             d.getPixels().getLength()};
+                          });
     if (!dumb) return dumb.error();
-    if (dumb->first == 0 || dumb->second < pitch)
+    s.dumb[i] = dumb->handle;  // whatever follows, teardown destroys it
+    // Region ranges are the host's to hand out (a guest only ever sees the host's leases): a
+    // dumb buffer naming one is a guest steering the host at memory it never leased.
+    if (dumb->offset != 0 || dumb->length != 0)
+      return make_error(EIO, "guest named region range [" + std::to_string(dumb->offset) + ", +" +
+                                 std::to_string(dumb->length) +
+                                 ") for a dumb buffer; the host leased it none");
+    if (dumb->handle == 0 || dumb->pitch < pitch)
       return make_error(EIO, "guest returned an unusable dumb buffer");
-    s.dumb[i] = dumb->first;
     auto fb = expect<uint32_t>(call([&](Op op) {
                                  auto f = op.initAddFramebuffer();
                                  f.setWidth(width);
                                  f.setHeight(height);
                                  f.setFormat(kXrgb8888);
-                                 f.setHandle(dumb->first);
-                                 f.setPitch(dumb->second);
+                                 f.setHandle(dumb->handle);
+                                 f.setPitch(dumb->pitch);
                                }),
                                Which::FRAMEBUFFER, "addFramebuffer",
                                [](auto r) { return r.getFramebuffer(); });

@@ -53,14 +53,17 @@ vm_prepare_image_and_disks() {
 }
 # bridge-host as the vhost-user-vsock back-end on $tmp/vu.sock (guest CID 3), FUSE mount
 # $tmp/scheme, log $tmp/host.log; sets host_pid.
-# vm_start_host [LISTEN-OPTIONS]: bridge-host as the vhost-user-vsock device on $tmp/vu.sock;
-# LISTEN-OPTIONS are appended to the listen spec (e.g. ",region=FILE,region-size=16").
+# vm_start_host [LISTEN-OPTIONS [BRIDGE-HOST-ARGS...]]: bridge-host as the vhost-user-vsock
+# device on $tmp/vu.sock; LISTEN-OPTIONS are appended to the listen spec (e.g.
+# ",region=FILE,region-size=16"), BRIDGE-HOST-ARGS to its command line (e.g. --display-dir DIR).
 vm_start_host() {
+  local listen_opts="${1:-}"
+  [ $# -eq 0 ] || shift
   local host_bin="$build_dir/bridge-host/bridge-host"
   [ -x "$host_bin" ] || { echo "$prog: no bridge-host at $host_bin: build first" >&2; exit 1; }
   mkdir -p "$tmp/scheme"
-  "$host_bin" --listen "vhost-user:$tmp/vu.sock,cid=3${1:-}" --mount "$tmp/scheme" \
-    --control "$tmp/c.sock" --call-timeout 20 --log-level info >"$tmp/host.log" 2>&1 &
+  "$host_bin" --listen "vhost-user:$tmp/vu.sock,cid=3$listen_opts" --mount "$tmp/scheme" \
+    --control "$tmp/c.sock" --call-timeout 20 --log-level info "$@" >"$tmp/host.log" 2>&1 &
   host_pid=$!
   for _ in $(seq 1 50); do [ -S "$tmp/vu.sock" ] && break; sleep 0.1; done
   [ -S "$tmp/vu.sock" ] || { echo "$prog: bridge-host did not create $tmp/vu.sock" >&2; cat "$tmp/host.log" >&2; exit 1; }

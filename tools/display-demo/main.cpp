@@ -1,6 +1,6 @@
 // display-demo: draws a moving test pattern on a display.<driver> scheme through
 // libbridge_display, and reports frames/s and damage-to-completion latency.
-//   display-demo [--socket PATH] [--frames N] [--rect]
+//   display-demo [--socket PATH] [--frames N] [--rect] [--side N]
 // Default: full frames with flips (double-buffered). --rect: one buffer, a moving square sent
 // as two small damage rectangles (where it was, where it is).
 #include <algorithm>
@@ -19,7 +19,8 @@ using namespace bridge::display;
 using bridge::Status;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kUsage = R"(Usage: display-demo [--socket PATH] [--frames N] [--rect]
+constexpr const char* kUsage =
+    R"(Usage: display-demo [--socket PATH] [--frames N] [--rect] [--side N]
 
 Animates a test pattern on a redox-bridge display and prints frames/s and the latency from
 sending damage (or a flip) to its completion (median, p90).
@@ -27,12 +28,14 @@ sending damage (or a flip) to its completion (median, p90).
   --socket PATH  the display's socket (default /run/redox-bridge/display.bochs.sock)
   --frames N     frames to draw (default 120)
   --rect         a moving square sent as damage rectangles instead of full-frame flips
+  --side N       the square's side in pixels (default: an eighth of the smaller dimension)
 )";
 
 struct Options {
   std::string socket = "/run/redox-bridge/display.bochs.sock";
   int frames = 120;
   bool rect = false;
+  uint32_t side = 0;  // 0: min(width, height) / 8
 };
 
 int usage_error(const std::string& what) {
@@ -72,9 +75,19 @@ int run(const Options& opt) {
                  frame.error().context.c_str(), std::strerror(frame.code()));
     return 1;
   }
-  const uint32_t w = frame->mode.width, h = frame->mode.height, side = std::min(w, h) / 8;
-  std::printf("display-demo: %ux%u@%u, %d frames, %s\n", w, h, frame->mode.refresh, opt.frames,
-              opt.rect ? "damage rectangles" : "page flips");
+  const uint32_t w = frame->mode.width, h = frame->mode.height;
+  const uint32_t side = opt.side != 0 ? opt.side : std::min(w, h) / 8;
+  if (opt.rect && (side >= w || side >= h)) {
+    std::fprintf(stderr, "display-demo: --side %u does not fit %ux%u\n", side, w, h);
+    (void)(*client)->detach();
+    return 2;
+  }
+  if (opt.rect)
+    std::printf("display-demo: %ux%u@%u, %d frames, damage rectangles (a %ux%u square)\n", w, h,
+                frame->mode.refresh, opt.frames, side, side);
+  else
+    std::printf("display-demo: %ux%u@%u, %d frames, page flips\n", w, h, frame->mode.refresh,
+                opt.frames);
   std::vector<double> latency_ms;
   Rect last{0, 0, side, side};
   if (opt.rect) {
@@ -128,11 +141,16 @@ int main(int argc, char** argv) {
     if (a == "--help") return std::fputs(kUsage, stdout), 0;
     if (a == "--rect") {
       opt.rect = true;
-    } else if (a == "--socket" || a == "--frames") {
+    } else if (a == "--socket" || a == "--frames" || a == "--side") {
       if (i + 1 >= argc) return usage_error(a + " needs a value");
       std::string v = argv[++i];
       if (a == "--socket") {
         opt.socket = v;
+      } else if (a == "--side") {
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 8192) return usage_error("--side must be 1..8192");
+        opt.side = static_cast<uint32_t>(n);
       } else {
         char* end = nullptr;
         long n = std::strtol(v.c_str(), &end, 10);

@@ -259,6 +259,22 @@ TEST_F(Hostile, AnUnusableDumbBufferIsRefused) {
                  });
 }
 
+// The only region range a display reply can carry is DumbBuffer.pixels; ranges are the host's
+// to lease, so a guest naming one (here far outside any lease) is refused, not believed.
+TEST_F(Hostile, ADumbBufferNamingARegionRangeIsRefused) {
+  expect_refused("guest named region range",
+                 [](wire::DrmReq::Reader req, wire::Response::Builder resp) {
+                   if (!req.isCreateDumb()) return false;
+                   auto d = resp.getResult().initDrm().initDumb();
+                   d.setHandle(5);
+                   d.setPitch(req.getCreateDumb().getWidth() * 4);
+                   d.setSize(uint64_t{d.getPitch()} * req.getCreateDumb().getHeight());
+                   d.initPixels().setOffset(uint64_t{1} << 40);
+                   d.getPixels().setLength(uint64_t{1} << 20);
+                   return true;
+                 });
+}
+
 TEST_F(Hostile, UnknownFlipCookiesAndUnlistedHotplugIdsAreCountedAndDropped) {
   auto a = scheme->attach(kAlice, std::nullopt);
   ASSERT_TRUE(a.ok());

@@ -83,6 +83,17 @@ TEST_F(DisplayDemoTest, MovesASquareWithDamageRectangles) {
   EXPECT_EQ(guest->live_dumbs(), 0u);
 }
 
+TEST_F(DisplayDemoTest, TheSquaresSideIsAnOption) {
+  auto r = run_demo("--socket " + socket + " --frames 5 --rect --side 64");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("a 64x64 square"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("frames: 5 in"), std::string::npos) << r.output;
+  // Larger than the 1024x768 mode: refused after attach, and the display is released.
+  EXPECT_EQ(run_demo("--socket " + socket + " --frames 1 --rect --side 768").status, 2);
+  EXPECT_EQ(guest->live_dumbs(), 0u);
+  EXPECT_EQ(run_demo("--side 0").status, 2);
+}
+
 TEST_F(DisplayDemoTest, AMissingSocketIsAClearError) {
   auto r = run_demo("--socket " + dir + "/display.none.sock --frames 1");
   EXPECT_EQ(r.status, 1);
