@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fd_passing.h"
+
 namespace bridge::display {
 
 Writer& Writer::raw(const void* p, std::size_t n) {
@@ -125,55 +127,21 @@ std::optional<AttachReply> get_attach(Reader& r) {
 }
 
 int send_packet(int sock, std::span<const std::byte> bytes, int fd, bool nonblocking) {
-  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-  }
   const int flags = MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0);
-  while (true) {
-    ssize_t n = ::sendmsg(sock, &msg, flags);
-    if (n >= 0) return 0;
-    if (errno != EINTR) return errno;
-  }
+  return sendmsg_fd(sock, bytes, fd, flags) >= 0 ? 0 : errno;
 }
 
 Received recv_packet(int sock) {
   Received out;
   out.bytes.resize(kPacketMax);
-  iovec iov{out.bytes.data(), out.bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  int msg_flags = 0;
+  ssize_t n = recvmsg_fd(sock, out.bytes, 0, &out.fd, &msg_flags);
   if (n < 0) {
     out.error = errno;
     out.bytes.clear();
     return out;
   }
-  // INVARIANT: the kernel filled `control`; an SCM_RIGHTS header there carries one fd we now
-  // own, even when the packet itself is refused below.
-  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-        cm->cmsg_len == CMSG_LEN(sizeof(int)))
-      std::memcpy(&out.fd, CMSG_DATA(cm), sizeof(int));
-  }
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+  if (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {  // the fd is ours even when the packet is refused
     if (out.fd >= 0) ::close(out.fd);
     out.fd = -1;
     out.error = EMSGSIZE;

@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "common/fd_passing.h"
+
 namespace bridge {
 namespace {
 
@@ -124,35 +126,15 @@ std::string describe_peer(const Socket& socket) {
 
 namespace {
 
-// One recvmsg(MSG_PEEK) of a single byte, collecting at most one passed fd. Any extra fds a
-// hostile sender attached are closed, never leaked.
+// One recvmsg(MSG_PEEK) of a single byte, collecting at most one passed fd (fd_passing.h closes
+// any extra ones a hostile sender attached).
 Result<UniqueFd> peek_one(int sock) {
   std::byte byte{};
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)]{};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(sock, &msg, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  int fd = -1;
+  ssize_t n = recvmsg_fd(sock, std::span(&byte, 1), MSG_PEEK | MSG_DONTWAIT, &fd);
   if (n < 0) return make_error(errno, "peek at the host's first byte");
+  UniqueFd passed(fd);
   if (n == 0) return make_error(ECONNRESET, "host closed the connection before its hello");
-  UniqueFd passed;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < count; ++i) {
-      int fd = -1;
-      // INVARIANT: SCM_RIGHTS data is an array of ints; memcpy avoids unaligned access.
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (!passed) {
-        passed.reset(fd);
-      } else {
-        ::close(fd);
-      }
-    }
-  }
   return passed;
 }
 
@@ -163,20 +145,7 @@ Result<UniqueFd> peek_passed_fd(Socket& socket) {
 }
 
 Result<std::size_t> send_with_fd(Socket& socket, std::span<const std::byte> bytes, int fd) {
-  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  // INVARIANT: SCM_RIGHTS data is an array of ints; the buffer holds exactly one.
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = sendmsg_fd(socket.native_handle(), bytes, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n < 0) return make_error(errno, "send the shared region's fd");
   return static_cast<std::size_t>(n);
 }
