@@ -185,8 +185,8 @@ std::string to_spec_line(const VmSpec& spec) {
 bool operator==(const VmSpec& a, const VmSpec& b) {
   return a.name == b.name && a.kernel == b.kernel && a.initrd == b.initrd && a.disks == b.disks &&
          a.mem_mib == b.mem_mib && a.cpus == b.cpus && a.append == b.append &&
-         a.vsock_socket == b.vsock_socket && a.display == b.display && a.region_mib == b.region_mib &&
-         a.region_file == b.region_file;
+         a.vsock_socket == b.vsock_socket && a.display == b.display &&
+         a.region_mib == b.region_mib && a.region_file == b.region_file;
 }
 
 }  // namespace bridge::vm

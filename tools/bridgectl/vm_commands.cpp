@@ -45,10 +45,11 @@ int run_vm(const Args& args) {
   ArgReader in(args);
   // Flags map one to one onto the spec's text-form keys.
   constexpr std::pair<std::string_view, std::string_view> kKeys[] = {
-      {"--kernel", "kernel"}, {"--initrd", "initrd"},   {"--disk", "disk"},
-      {"--mem", "mem"},       {"--cpus", "cpus"},       {"--append", "append"},
-      {"--vsock", "vsock"},   {"--display", "display"}, {"--region", "region"},
-    {"--region-file", "region-file"}};
+      {"--kernel", "kernel"}, {"--initrd", "initrd"},
+      {"--disk", "disk"},     {"--mem", "mem"},
+      {"--cpus", "cpus"},     {"--append", "append"},
+      {"--vsock", "vsock"},   {"--display", "display"},
+      {"--region", "region"}, {"--region-file", "region-file"}};
   while (!in.done()) {
     if (in.flag("--help")) return std::fputs(kVmUsage, stdout), 0;
     bool matched = false;
