@@ -89,7 +89,8 @@ start_host --listen "vhost-user:$tmp/vu.sock,cid=3" --mount "$tmp/scheme" \
 t_run=$(date +%s.%N)
 if "$ctl" vm run --name fs --kernel "$image/bzImage" --initrd "$image/initramfs.cpio.gz" \
      --disk "$tmp/sample-ext4.img" --disk "$tmp/sample-btrfs.img" --mem 512 --cpus 1 \
-     --append "$cmdline" --vsock "$tmp/vu.sock" --state-dir "$vms" >"$tmp/run.out" 2>&1; then
+     --append "$cmdline" --vsock "$tmp/vu.sock" --display bochs \
+     --state-dir "$vms" >"$tmp/run.out" 2>&1; then
   ok "vm run: $(cat "$tmp/run.out")"
 else fail "vm run failed: $(cat "$tmp/run.out")"; fi
 qemu_pids+=("$(vm_pid)")
@@ -100,6 +101,11 @@ else fail "cat /scheme/ext4/home/file gave '$got'"; fi
 status=$(list_status)
 if [ "$status" = running ]; then ok "vm list: fs running (pid $(vm_pid))"
 else fail "vm list says '$status', want running: $("$ctl" vm list --state-dir "$vms" 2>&1)"; fi
+# QMP screendump through bridgectl: QEMU writes the bochs display (the guest's fbcon) as PPM.
+if "$ctl" vm screendump fs "$tmp/screen.ppm" --state-dir "$vms" >"$tmp/shot.out" 2>&1 &&
+   [ "$(head -c 2 "$tmp/screen.ppm")" = P6 ] && [ "$(stat -c %s "$tmp/screen.ppm")" -gt 100000 ]; then
+  ok "vm screendump: a $(sed -n 2p "$tmp/screen.ppm") PPM of $(stat -c %s "$tmp/screen.ppm") bytes"
+else fail "vm screendump: $(cat "$tmp/shot.out")"; fi
 if out=$("$ctl" vm run --name fs --kernel "$image/bzImage" --vsock "$tmp/vu.sock" \
            --state-dir "$vms" 2>&1); then fail "a second vm run of fs succeeded: $out"
 elif grep -q "already running" <<<"$out"; then ok "a second vm run is refused: $out"
