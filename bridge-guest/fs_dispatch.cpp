@@ -110,11 +110,11 @@ Status read_inline(Ctx& c, OpenFile& file, wire::ReadReq::Reader r) {
 
 // Reads straight from the engine into the range the host set aside; never more than asked,
 // never more than the range holds.
-Status read_into_region(Ctx& c, OpenFile& file, wire::ReadReq::Reader r) {
+// `range` is the request's `into`, already checked against the region.
+Status read_into_region(Ctx& c, OpenFile& file, wire::ReadReq::Reader r,
+                        std::span<std::byte> range) {
   auto into = r.getInto();
-  auto range = region_range(c, into.getOffset(), into.getLength());
-  if (!range) return range.error();
-  auto target = range->first(std::min<std::size_t>(range->size(), r.getLength()));
+  auto target = range.first(std::min<std::size_t>(range.size(), r.getLength()));
   auto got = file.read(r.getOffset(), target);
   if (!got) return got.error();
   auto out = c.resp.getResult().initData().initRegion();
@@ -124,14 +124,16 @@ Status read_into_region(Ctx& c, OpenFile& file, wire::ReadReq::Reader r) {
 }
 
 Status op_read(Ctx& c, wire::ReadReq::Reader r) {
+  std::span<std::byte> range;
   const bool into_region = r.getInto().getLength() != 0;
   if (into_region) {  // refuse a bad range before touching the file
-    if (auto range = region_range(c, r.getInto().getOffset(), r.getInto().getLength()); !range)
-      return range.error();
+    auto checked = region_range(c, r.getInto().getOffset(), r.getInto().getLength());
+    if (!checked) return checked.error();
+    range = *checked;
   }
   auto file = find_file(c, r.getHandle());
   if (!file) return file.error();
-  return into_region ? read_into_region(c, **file, r) : read_inline(c, **file, r);
+  return into_region ? read_into_region(c, **file, r, range) : read_inline(c, **file, r);
 }
 
 Result<std::span<const std::byte>> write_source(Ctx& c, wire::Payload::Reader payload) {

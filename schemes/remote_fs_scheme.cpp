@@ -53,6 +53,23 @@ void set_path(const RelPath& path, Builder builder) {
   codec::set_path(path, [&](unsigned n) { return builder.initPath(n); });
 }
 
+// The read request both paths send; the region path adds `into`. `length` is at most max_io().
+wire::ReadReq::Builder fill_read(Op::Builder op, FileId file, uint64_t offset, std::size_t length) {
+  auto r = op.initRead();
+  r.initHandle().setValue(file);
+  r.setOffset(offset);
+  r.setLength(static_cast<uint32_t>(length));
+  return r;
+}
+
+// An inline read answer, believed only if it is no longer than what was asked.
+Result<std::size_t> take_inline(capnp::Data::Reader data, std::span<std::byte> out) {
+  if (data.size() > out.size())
+    return make_error(EIO, "guest returned more bytes than were asked for");
+  std::memcpy(out.data(), data.begin(), data.size());
+  return std::size_t{data.size()};
+}
+
 void set_creds(wire::Request::Builder request, const Creds& creds) {
   auto c = request.initCreds();
   c.setUid(creds.uid);
@@ -133,52 +150,32 @@ Result<std::size_t> RemoteFsScheme::read(FileId file, uint64_t offset, std::span
 
 Result<std::size_t> RemoteFsScheme::read_inline(FileId file, uint64_t offset,
                                                 std::span<std::byte> out) {
-  const auto length = static_cast<uint32_t>(out.size());
-  auto reply = call({}, [&](Op::Builder op) {
-    auto r = op.initRead();
-    r.initHandle().setValue(file);
-    r.setOffset(offset);
-    r.setLength(length);
-  });
+  auto reply = call({}, [&](Op::Builder op) { fill_read(op, file, offset, out.size()); });
   return expect<std::size_t>(std::move(reply), Which::DATA, [&](auto r) -> Result<std::size_t> {
     auto payload = r.getData();
     if (!payload.isInline())
       return make_error(EIO, "guest answered a read through a region it was not given");
-    auto data = payload.getInline();
-    if (data.size() > length)
-      return make_error(EIO, "guest returned more bytes than were asked for");
-    std::memcpy(out.data(), data.begin(), data.size());
-    return std::size_t{data.size()};
+    return take_inline(payload.getInline(), out);
   });
 }
 
 Result<std::size_t> RemoteFsScheme::read_region(GuestRegion& region, RegionLease lease, FileId file,
                                                 uint64_t offset, std::span<std::byte> out) {
-  const auto length = static_cast<uint32_t>(out.size());
   auto reply = call({}, [&](Op::Builder op) {
-    auto r = op.initRead();
-    r.initHandle().setValue(file);
-    r.setOffset(offset);
-    r.setLength(length);
-    auto into = r.initInto();
+    auto into = fill_read(op, file, offset, out.size()).initInto();
     into.setOffset(lease.offset());
     into.setLength(lease.length());
   });
   if (!reply && (reply.code() == ETIMEDOUT || reply.code() == EIO)) quarantine(std::move(lease));
   return expect<std::size_t>(std::move(reply), Which::DATA, [&](auto r) -> Result<std::size_t> {
     auto payload = r.getData();
-    if (payload.isInline()) {  // allowed: a guest may answer small reads inline
-      auto data = payload.getInline();
-      if (data.size() > length)
-        return make_error(EIO, "guest returned more bytes than were asked for");
-      std::memcpy(out.data(), data.begin(), data.size());
-      return std::size_t{data.size()};
-    }
+    // Allowed: a guest may answer small reads inline.
+    if (payload.isInline()) return take_inline(payload.getInline(), out);
     auto ref = payload.getRegion();
     // Never the guest's arithmetic: its range must be ours and no longer than asked.
     if (!lease.covers(ref.getOffset(), ref.getLength()))
       return make_error(EIO, "guest answered a read with a region range it was not given");
-    if (ref.getLength() > length)
+    if (ref.getLength() > out.size())
       return make_error(EIO, "guest returned more bytes than were asked for");
     auto bytes = region.mapping.slice(ref.getOffset(), ref.getLength());
     if (!bytes) return make_error(EIO, bytes.error().context);

@@ -13,6 +13,7 @@
 #include "common/unique_fd.h"
 #include "schema/frame.h"
 #include "tests/integration/local_bridge.h"
+#include "tests/support/frame_pipe.h"
 #include "tests/unit/schemes/fake_drm_guest.h"
 
 namespace bridge::test {
@@ -31,6 +32,7 @@ class DisplayGuest {
     fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     // INVARIANT: addr is a fully initialized sockaddr_un.
     if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    pipe_ = std::make_unique<FramePipe>(fd_.get());
     capnp::MallocMessageBuilder message;
     auto hello = message.initRoot<wire::Message>().initHello();
     hello.setMajor(wire::PROTOCOL_MAJOR);
@@ -51,29 +53,11 @@ class DisplayGuest {
     ::shutdown(fd_.get(), SHUT_RDWR);
     thread_.join();
   }
-  void send(capnp::MessageBuilder& message) {
-    auto words = frame::encode(message);
-    auto bytes = words.asBytes();
-    std::lock_guard lock(write_mu_);
-    (void)!::write(fd_.get(), bytes.begin(), bytes.size());
-  }
+  void send(capnp::MessageBuilder& message) { (void)pipe_->send(message); }
 
  private:
-  std::optional<frame::Frame> read() {
-    while (true) {
-      auto d = frame::decode(buf_);
-      if (d) {
-        auto f = std::move(d->frame);
-        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(d->consumed));
-        return f;
-      }
-      if (d.code() != ENODATA) return std::nullopt;
-      std::byte tmp[65536];
-      ssize_t n = ::read(fd_.get(), tmp, sizeof tmp);
-      if (n <= 0) return std::nullopt;
-      buf_.insert(buf_.end(), tmp, tmp + n);
-    }
-  }
+  std::optional<frame::Frame> read() { return pipe_->read(); }
+
   void answer() {
     while (auto f = read()) {
       if (!f->message().isRequest()) continue;
@@ -89,8 +73,7 @@ class DisplayGuest {
   UniqueFd fd_;
   bool connected_ = false;
   FakeDrmGuest drm_{false};  // no region: the region handshake is not part of this test
-  std::vector<std::byte> buf_;
-  std::mutex write_mu_;
+  std::unique_ptr<FramePipe> pipe_;
   std::thread thread_;
 };
 

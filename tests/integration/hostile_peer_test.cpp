@@ -18,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "schema/frame.h"
 #include "tests/integration/local_bridge.h"
+#include "tests/support/frame_pipe.h"
 
 namespace bridge::test {
 namespace {
@@ -191,17 +192,8 @@ TEST_F(HostilePeerTest, StolenOrInvalidSchemeNamesAreRefused) {
 // The token of the region the host's hello offers (0: none). The host speaks first on a new
 // connection, so this reads exactly its hello frame.
 uint64_t host_region_token(int fd) {
-  std::vector<std::byte> buffer;
-  char chunk[4096];
-  while (true) {
-    auto decoded = frame::decode(buffer);
-    if (decoded) return decoded->frame.message().getHello().getRegion().getToken();
-    if (decoded.code() != ENODATA) return 0;
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return 0;
-    auto* bytes = reinterpret_cast<const std::byte*>(chunk);
-    buffer.insert(buffer.end(), bytes, bytes + n);
-  }
+  auto hello = test::FramePipe(fd).read();
+  return hello ? hello->message().getHello().getRegion().getToken() : 0;
 }
 
 class RegionLiar {
@@ -215,21 +207,8 @@ class RegionLiar {
 
  private:
   void serve() {
-    std::vector<std::byte> buffer;
-    char chunk[65536];
-    while (true) {
-      auto decoded = frame::decode(buffer);
-      if (decoded) {
-        buffer.erase(buffer.begin(), buffer.begin() + static_cast<long>(decoded->consumed));
-        answer(decoded->frame);
-        continue;
-      }
-      if (decoded.code() != ENODATA) return;
-      ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
-      if (n <= 0) return;
-      auto* bytes = reinterpret_cast<const std::byte*>(chunk);
-      buffer.insert(buffer.end(), bytes, bytes + n);
-    }
+    test::FramePipe pipe(fd_.get());
+    while (auto f = pipe.read()) answer(*f);
   }
 
   void answer(frame::Frame& in) {

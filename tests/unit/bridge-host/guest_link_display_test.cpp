@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "schemes/remote_display_scheme.h"
+#include "tests/support/frame_pipe.h"
 #include "tests/unit/schemes/fake_drm_guest.h"
 
 namespace bridge::host {
@@ -21,35 +22,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // The guest end: blocking reads and writes of whole frames on a plain fd.
-class GuestEnd {
+class GuestEnd : public test::FramePipe {
  public:
-  explicit GuestEnd(int fd) : fd_(fd) {}
-  std::optional<frame::Frame> read() {
-    while (true) {
-      auto d = frame::decode(buf_);
-      if (d) {
-        auto f = std::move(d->frame);
-        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(d->consumed));
-        return f;
-      }
-      if (d.code() != ENODATA) return std::nullopt;
-      std::byte tmp[65536];
-      ssize_t n = ::read(fd_, tmp, sizeof tmp);
-      if (n <= 0) return std::nullopt;
-      buf_.insert(buf_.end(), tmp, tmp + n);
-    }
-  }
-  void send(capnp::MessageBuilder& message) {
-    auto words = frame::encode(message);
-    auto bytes = words.asBytes();
-    std::lock_guard lock(mu_);
-    ASSERT_EQ(::write(fd_, bytes.begin(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-  }
-
- private:
-  int fd_;
-  std::vector<std::byte> buf_;  // reader thread only
-  std::mutex mu_;               // serializes writes from the answer thread and the test
+  using FramePipe::FramePipe;
+  void send(capnp::MessageBuilder& message) { ASSERT_TRUE(FramePipe::send(message)); }
 };
 
 struct GuestLinkDisplayTest : ::testing::Test {
